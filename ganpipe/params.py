@@ -1,0 +1,171 @@
+"""Every knob of the pipeline, as typed and validated data.
+
+`params.yaml` is read once, by `load_params`, into a frozen tree of pydantic models. A wrong key,
+type or value raises `ParamsError` with one line that names the key, the value and what is
+allowed; the CLI turns it into exit code 2 before any work starts. The library below the CLI
+receives these objects and never reads params.yaml itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+PositiveInt = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+Probability = Annotated[float, Field(gt=0, lt=1)]
+
+
+def _odd(k: int) -> int:
+    if k % 2 == 0:
+        raise ValueError("kernel sizes must be odd so that 'same' padding keeps 28x28")
+    return k
+
+
+OddKernel = Annotated[int, Field(ge=1, le=9), AfterValidator(_odd)]
+Generator = Literal["fc", "conv3", "conv5", "upsample"]
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, objects are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(Strict):
+    source: Literal["bundled", "torchvision", "idx"] = "bundled"
+    test_fraction: Probability = 0.2
+    root: str = "data/torchvision"  # torchvision downloads here once
+    path: str | None = None  # folder with IDX files (plain or .gz), for source: idx
+
+
+class LoopParams(Strict):
+    """What every training stage shares: a budget in steps (batches) and when to look."""
+
+    steps: PositiveInt = 2000
+    batch_size: PositiveInt = 64
+    grid_every: PositiveInt = 500  # fixed-noise sample grid, logged to MLflow
+    checkpoint_every: PositiveInt = 500
+    log_every: PositiveInt = 10  # history.csv / MLflow resolution, in steps
+
+
+class ClassifierParams(Strict):
+    epochs: PositiveInt = 8
+    batch_size: PositiveInt = 128
+    lr: PositiveFloat = 2e-3
+    augment: bool = True  # small random affine shifts; cheap and worth ~1% on real MNIST
+
+
+class AEParams(LoopParams):
+    latent: PositiveInt = 32
+    hidden: PositiveInt = 512
+    lr: PositiveFloat = 1e-3
+
+
+class VAEParams(AEParams):
+    latent: PositiveInt = 16
+    beta: Annotated[float, Field(ge=0)] = 1.0
+
+
+class GANParams(LoopParams):
+    generator: Generator = "conv5"
+    discriminator: Literal["fc", "conv"] = "fc"
+    latent: PositiveInt = 196  # the note's value
+    upsample_kernels: tuple[OddKernel, OddKernel] = (3, 7)
+    lr_g: PositiveFloat = 2e-4
+    lr_d: PositiveFloat = 2e-4
+    beta1: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    d_steps: PositiveInt = 1
+    g_loss: Literal["nonsaturating", "saturating"] = "nonsaturating"
+    stop_on_nan: bool = True
+
+
+class WGANParams(LoopParams):
+    generator: Generator = "conv5"
+    critic: Literal["fc", "conv"] = "fc"
+    latent: PositiveInt = 196
+    upsample_kernels: tuple[OddKernel, OddKernel] = (3, 7)
+    constraint: Literal["clip", "gp", "sn"] = "clip"
+    clip: PositiveFloat = 0.01
+    n_critic: PositiveInt = 5
+    lr: PositiveFloat = 5e-5  # RMSprop, as in the WGAN paper
+    gp_lambda: PositiveFloat = 10.0
+    lr_gp: PositiveFloat = 1e-4  # Adam(0, 0.9) for gp and sn, as in Gulrajani et al.
+    stop_on_nan: bool = True
+
+
+class EvaluateParams(Strict):
+    n_samples: PositiveInt = 2000
+    k: PositiveInt = 5  # nearest neighbours for precision/recall/density/coverage
+    batch_size: PositiveInt = 500
+
+
+class MlflowParams(Strict):
+    tracking_uri: str | None = None  # None: sqlite:///<repo root>/mlflow.db, or MLFLOW_TRACKING_URI
+    experiment: str = "ganpipe"
+
+
+class Params(Strict):
+    seed: Annotated[int, Field(ge=0)] = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    data: DataParams = DataParams()
+    classifier: ClassifierParams = ClassifierParams()
+    ae: AEParams = AEParams()
+    vae: VAEParams = VAEParams()
+    gan: GANParams = GANParams()
+    wgan: WGANParams = WGANParams()
+    evaluate: EvaluateParams = EvaluateParams()
+    mlflow: MlflowParams = MlflowParams()
+
+    def digest(self) -> str:
+        """A short content hash of every value: names checkpoints and the report's provenance."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+class ParamsError(ValueError):
+    """Bad parameters: the message is the one line the user sees."""
+
+
+def _describe(err: dict, source: str) -> str:
+    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    value = err.get("input")
+    if err["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}' (check the spelling; see params.yaml for the allowed keys)"
+    if err["type"] == "missing":
+        return f"{source}: missing key '{key}'"
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{source}: {key} = {json.dumps(value, default=str)} is not allowed: {msg}"
+
+
+def parse_params(raw: object, source: str = "params") -> Params:
+    """Validate a mapping (as read from YAML) into `Params`, or raise a one-line `ParamsError`."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: the top level must be a mapping of groups, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ParamsError(_describe(exc.errors()[0], source)) from None
+
+
+def load_params(path: str | Path) -> Params:
+    """Read and validate a params file. YAML is parsed with safe_load: values are never code."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ParamsError(f"{path}: cannot read the params file ({exc.strerror})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ParamsError(f"{path}: not valid YAML{line}") from None
+    return parse_params(raw, str(path))

@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny params files, a prepared dataset, a scratch MLflow store."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST_T10K = ROOT.parent / "shared" / "data" / "mnist-t10k"
+
+
+def deep_update(base: dict, overrides: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def tiny_params(tmp: Path) -> dict:
+    """The project's params.yaml shrunk to seconds: few steps, few samples, a scratch store."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    tiny = {"mlflow": {"tracking_uri": f"sqlite:///{tmp / 'mlflow.db'}"}}
+    return deep_update(raw, tiny)
+
+
+@pytest.fixture
+def params_file(tmp_path):
+    """Write params (the tiny defaults plus overrides) and return the path."""
+
+    def write(overrides: dict | None = None, name: str = "params.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(deep_update(tiny_params(tmp_path), overrides or {})))
+        return path
+
+    return write
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 300):
+    """Run `python -m ganpipe ARGS` as a user would; return the CompletedProcess."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "ganpipe", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture
+def t10k() -> Path:
+    if not MNIST_T10K.is_dir():
+        pytest.skip("the shared real MNIST test set is not present")
+    return MNIST_T10K
+
+
+def copy_project(dst: Path) -> Path:
+    """A fresh git + DVC repo holding the project's files as they are now (tracked or new)."""
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    for rel in files:
+        src = ROOT / rel
+        if not src.is_file() or rel.startswith(("stages/", "reports/")) or rel == "dvc.lock":
+            continue
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dst / rel)
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=dst, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=dst, check=True)
+    subprocess.run([*git, "commit", "-qm", "copy"], cwd=dst, check=True)
+    return dst
