@@ -1,0 +1,168 @@
+"""MLflow: one run per stage, in the repo's own store unless told otherwise.
+
+Default store: `sqlite:///<repo root>/mlflow.db`, artifacts under `<repo root>/mlartifacts`.
+`mlflow.tracking_uri` in params.yaml, else MLFLOW_TRACKING_URI, points the same code at a server.
+Under `dvc exp run --temp/--queue` a stage runs in a temporary copy of the repo; the root is then
+the real repository above `.dvc/tmp/exps/...`, so runs and artifacts outlive the copy.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ganpipe.params import MlflowParams, Params
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be used; the message names the URI."""
+
+
+def repo_root(start: str | Path | None = None) -> Path:
+    """The project's root: DVC_ROOT if DVC set it, else the nearest folder with `.dvc/` above cwd,
+    climbing out of DVC's temporary experiment copies (`<root>/.dvc/tmp/exps/...`)."""
+    here = Path(start or os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+    parts = here.parts
+    for i in range(len(parts) - 3):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    for folder in (here, *here.parents):
+        if (folder / ".dvc").is_dir():
+            return folder
+    return here
+
+
+def tracking_uri(cfg: MlflowParams) -> str:
+    if cfg.tracking_uri:
+        return cfg.tracking_uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, before any training, when the store cannot be used."""
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as r:
+                if r.status != 200:
+                    raise TrackingError(f"MLflow server at {uri} answered /health with HTTP {r.status}")
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TrackingError(f"cannot reach the MLflow tracking server at {uri} ({reason})") from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise TrackingError(f"MLflow store {uri}: folder {folder} does not exist or is not writable")
+
+
+def git_commit(root: Path) -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+    except OSError:
+        return "unknown"
+
+
+def _flatten(obj: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for key, value in obj.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+class StageRun:
+    """An open MLflow run. Metrics are buffered and sent in batches, never one call per number."""
+
+    def __init__(self, client, run_id: str, flush_every: int = 2000):
+        self.client = client
+        self.run_id = run_id
+        self._buffer: list = []
+        self._flush_every = flush_every
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._buffer.extend(Metric(k, float(v), now, step) for k, v in metrics.items())
+        if len(self._buffer) >= self._flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._buffer:
+            chunk, self._buffer = self._buffer[:1000], self._buffer[1000:]  # MLflow's batch limit
+            self.client.log_batch(self.run_id, metrics=chunk)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for k, v in tags.items():
+            self.client.set_tag(self.run_id, k, v)
+
+
+def _experiment_id(client, name: str, uri: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    artifact_location = None
+    if not uri.startswith(("http://", "https://")):
+        # absolute, so artifacts of runs inside DVC's temporary copies land in the real repo
+        artifact_location = (repo_root() / "mlartifacts").as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location)
+    except Exception:  # another process created it first (parallel queued experiments)
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+@contextmanager
+def stage_run(stage: str, params: Params, groups: tuple[str, ...] = ()) -> Iterator[StageRun]:
+    """Open the MLflow run of one stage; it ends FINISHED, or FAILED if the block raises."""
+    uri = tracking_uri(params.mlflow)
+    check_reachable(uri)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        experiment_id = _experiment_id(client, params.mlflow.experiment, uri)
+    except Exception as exc:
+        raise TrackingError(f"cannot use MLflow store {uri}: {str(exc).splitlines()[0][:200]}") from None
+    root = repo_root()
+    tags = {"stage": stage, "git_commit": git_commit(root), "mlflow.runName": stage}
+    for var, tag in (("DVC_EXP_NAME", "dvc_exp_name"), ("DVC_EXP_BASELINE_REV", "dvc_exp_baseline_rev")):
+        if os.environ.get(var):
+            tags[tag] = os.environ[var]
+    run = client.create_run(experiment_id, tags=tags, run_name=stage)
+    stage_run_ = StageRun(client, run.info.run_id)
+    dumped = params.model_dump(mode="json")
+    logged = {"seed": params.seed, "params_digest": params.digest()}
+    for group in groups:
+        logged.update(_flatten(dumped[group], group + "."))
+    from mlflow.entities import Param
+
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in logged.items()])
+    try:
+        yield stage_run_
+        stage_run_.flush()
+    except BaseException:
+        try:
+            stage_run_.flush()
+        finally:
+            client.set_terminated(run.info.run_id, status="FAILED")
+        raise
+    client.set_terminated(run.info.run_id, status="FINISHED")
