@@ -1,0 +1,226 @@
+"""What one training step does, for each model. The loop in `train.py` is shared by all four.
+
+Each objective owns its networks and optimizers and has:
+  step(next_batch)  one update (a GAN step holds d_steps discriminator updates, a WGAN step n_critic
+                    critic updates, then one generator update); returns detached scalar tensors,
+                    so the hot path never waits on a host sync
+  diagnose()        costlier measurements, on a fixed probe batch, at logging steps only
+  generate(z)       images in [-1, 1] from codes (AE/VAE: decoded N(0, I) codes)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ganpipe.models import Autoencoder, make_discriminator, make_generator
+from ganpipe.params import AEParams, GANParams, VAEParams, WGANParams
+
+NextBatch = Callable[[], Tensor]
+LOG4 = math.log(4.0)
+
+
+def grad_norm(params) -> Tensor:
+    grads = [p.grad for p in params if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros(())
+
+
+class Objective:
+    nets: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    latent: int
+
+    def set_probe(self, real: Tensor, z: Tensor) -> None:
+        """A fixed real batch and fixed codes for `diagnose`, so diagnostics never touch training RNG."""
+        self.probe_real, self.probe_z = real, z
+
+    def diagnose(self) -> dict[str, float]:
+        return {}
+
+    @torch.no_grad()
+    def generate(self, z: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+class AutoencoderObjective(Objective):
+    """Reconstruction (Bernoulli log-likelihood of pixel intensities); for a VAE plus beta * KL to N(0, I)."""
+
+    def __init__(self, p: AEParams | VAEParams, variational: bool):
+        self.latent, self.variational = p.latent, variational
+        self.beta = getattr(p, "beta", 0.0)
+        self.model = Autoencoder(p.latent, p.hidden, variational)
+        self.nets = {"autoencoder": self.model}
+        self.optimizers = {"adam": torch.optim.Adam(self.model.parameters(), lr=p.lr)}
+
+    def step(self, next_batch: NextBatch) -> dict[str, Tensor]:
+        x = next_batch()
+        target = (x + 1) / 2
+        mu, logvar = self.model.encode(x)
+        if self.variational:  # reparameterisation: z = mu + sigma * eps keeps the sample differentiable
+            z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        else:
+            z = mu
+        logits = self.model.decode_logits(z)
+        recon = F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / len(x)
+        loss = recon
+        out = {"recon": recon.detach()}
+        if self.variational:
+            kl = kl_to_standard_normal(mu, logvar)
+            loss = recon + self.beta * kl
+            out["kl"] = kl.detach()
+        self.optimizers["adam"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["adam"].step()
+        out["loss"] = loss.detach()
+        return out
+
+    @torch.no_grad()
+    def generate(self, z: Tensor) -> Tensor:
+        return self.model.decode(z)
+
+
+def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, sigma^2) || N(0, I)) in closed form, summed over dimensions, averaged over the batch."""
+    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(mu)
+
+
+class GANObjective(Objective):
+    """Goodfellow et al. 2014 with BCE; the generator minimises log(1 - D(G(z))) ('saturating', the
+    minimax form of the note) or maximises log D(G(z)) ('nonsaturating', the paper's practical fix)."""
+
+    def __init__(self, p: GANParams):
+        self.p, self.latent = p, p.latent
+        self.G = make_generator(p.generator, p.latent, p.upsample_kernels)
+        self.D = make_discriminator(p.discriminator)
+        self.nets = {"generator": self.G, "discriminator": self.D}
+        betas = (p.beta1, 0.999)
+        self.optimizers = {
+            "g": torch.optim.Adam(self.G.parameters(), lr=p.lr_g, betas=betas),
+            "d": torch.optim.Adam(self.D.parameters(), lr=p.lr_d, betas=betas),
+        }
+
+    def generator_loss(self, d_fake_logits: Tensor, kind: str) -> Tensor:
+        if kind == "saturating":
+            return -F.softplus(d_fake_logits).mean()  # = mean log(1 - sigmoid(logits))
+        return F.binary_cross_entropy_with_logits(d_fake_logits, torch.ones_like(d_fake_logits))
+
+    def step(self, next_batch: NextBatch) -> dict[str, Tensor]:
+        for _ in range(self.p.d_steps):
+            real = next_batch()
+            fake = self.G(torch.randn(len(real), self.latent)).detach()
+            d_real, d_fake = self.D(real), self.D(fake)
+            d_loss = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
+                F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+            self.optimizers["d"].zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.optimizers["d"].step()
+
+        d_gen = self.D(self.G(torch.randn(len(real), self.latent)))
+        g_loss = self.generator_loss(d_gen, self.p.g_loss)
+        self.optimizers["g"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["g"].step()
+
+        return {
+            "d_loss": d_loss.detach(),
+            "g_loss": g_loss.detach(),
+            "d_acc_real": (d_real > 0).float().mean(),
+            "d_acc_fake": (d_fake < 0).float().mean(),
+            "d_real": torch.sigmoid(d_real).mean().detach(),
+            "d_fake": torch.sigmoid(d_fake).mean().detach(),
+            # V(D, G) = -d_loss, and V = 2 JS - 2 log 2 at the optimal D, so JS ~ (V + log 4) / 2
+            "js_estimate": (LOG4 - d_loss.detach()) / 2,
+            "g_grad_norm": grad_norm(self.G.parameters()),
+        }
+
+    def diagnose(self) -> dict[str, float]:
+        """Norm of the generator's gradient under both losses on the probe codes: the saturating
+        loss's gradient vanishes when D rejects the fakes confidently (claim F2)."""
+        out = {}
+        for kind in ("saturating", "nonsaturating"):
+            loss = self.generator_loss(self.D(self.G(self.probe_z)), kind)
+            grads = torch.autograd.grad(loss, list(self.G.parameters()))
+            out[f"g_grad_norm_{kind}"] = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
+        return out
+
+    @torch.no_grad()
+    def generate(self, z: Tensor) -> Tensor:
+        return self.G(z)
+
+
+class WGANObjective(Objective):
+    """Arjovsky et al. 2017: the critic f maximises E f(x) - E f(G(z)) under a Lipschitz constraint,
+    by weight clipping ('clip'), a gradient penalty ('gp', Gulrajani et al. 2017) or spectral
+    normalisation ('sn', Miyato et al. 2018)."""
+
+    def __init__(self, p: WGANParams):
+        self.p, self.latent = p, p.latent
+        self.G = make_generator(p.generator, p.latent, p.upsample_kernels)
+        self.C = make_discriminator(p.critic, spectral_norm=p.constraint == "sn")
+        self.nets = {"generator": self.G, "critic": self.C}
+        if p.constraint == "clip":  # the WGAN paper: momentum-free RMSprop, lr 5e-5
+            make = lambda params: torch.optim.RMSprop(params, lr=p.lr)  # noqa: E731
+        else:  # Gulrajani et al.: Adam(lr 1e-4, betas (0, 0.9))
+            make = lambda params: torch.optim.Adam(params, lr=p.lr_gp, betas=(0.0, 0.9))  # noqa: E731
+        self.optimizers = {"g": make(self.G.parameters()), "c": make(self.C.parameters())}
+        self.clipped = [w for w in self.C.parameters()]
+
+    def gradient_penalty(self, real: Tensor, fake: Tensor) -> Tensor:
+        eps = torch.rand(len(real), 1, 1, 1)
+        mix = (eps * real + (1 - eps) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(self.C(mix).sum(), mix, create_graph=True)
+        return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+    def step(self, next_batch: NextBatch) -> dict[str, Tensor]:
+        for _ in range(self.p.n_critic):
+            real = next_batch()
+            fake = self.G(torch.randn(len(real), self.latent)).detach()
+            wasserstein = self.C(real).mean() - self.C(fake).mean()
+            c_loss = -wasserstein
+            if self.p.constraint == "gp":
+                c_loss = c_loss + self.p.gp_lambda * self.gradient_penalty(real, fake)
+            self.optimizers["c"].zero_grad(set_to_none=True)
+            c_loss.backward()
+            self.optimizers["c"].step()
+            if self.p.constraint == "clip":
+                with torch.no_grad():
+                    torch._foreach_clamp_min_(self.clipped, -self.p.clip)
+                    torch._foreach_clamp_max_(self.clipped, self.p.clip)
+        c_grad = grad_norm(self.C.parameters())
+
+        g_loss = -self.C(self.G(torch.randn(len(real), self.latent))).mean()
+        self.optimizers["g"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["g"].step()
+        return {
+            "c_loss": c_loss.detach(),
+            "g_loss": g_loss.detach(),
+            "wasserstein": wasserstein.detach(),
+            "c_grad_norm": c_grad,
+            "g_grad_norm": grad_norm(self.G.parameters()),
+        }
+
+    def diagnose(self) -> dict[str, float]:
+        if self.p.constraint != "clip":
+            return {}
+        with torch.no_grad():  # F3: share of critic weights within 1% of the clip boundary
+            w = torch.cat([p.flatten() for p in self.C.parameters()])
+            return {"clip_boundary_share": (w.abs() >= 0.99 * self.p.clip).float().mean().item()}
+
+    @torch.no_grad()
+    def generate(self, z: Tensor) -> Tensor:
+        return self.G(z)
+
+
+def build(model: str, p, seed: int | None = None) -> Objective:
+    """The objective of a stage: model is 'ae', 'vae', 'gan' or 'wgan', p its params group.
+    With a seed, the initial weights depend on it alone, not on what ran before."""
+    if seed is not None:
+        torch.manual_seed(seed)
+    if model in ("ae", "vae"):
+        return AutoencoderObjective(p, variational=model == "vae")
+    return {"gan": GANObjective, "wgan": WGANObjective}[model](p)

@@ -1,0 +1,166 @@
+"""Models and the shared training loop on tiny budgets: shapes, constraints, resume, determinism, NaN guard."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from ganpipe.models import Autoencoder, make_discriminator, make_generator
+from ganpipe.objectives import build, kl_to_standard_normal
+from ganpipe.params import GANParams, LoopParams, WGANParams, parse_params
+from ganpipe.train import Interrupted, fit
+
+TINY = dict(steps=6, batch_size=8, log_every=2, grid_every=3, checkpoint_every=3)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from ganpipe.data import load_bundled, to_tensor
+
+    return to_tensor(load_bundled()[0][:256])
+
+
+@pytest.mark.parametrize("kind", ["fc", "conv3", "conv5", "upsample"])
+def test_generators_emit_images_in_range(kind):
+    g = make_generator(kind, latent=196)
+    x = g(torch.randn(5, 196))
+    assert x.shape == (5, 1, 28, 28)
+    assert x.min() >= -1 and x.max() <= 1
+
+
+@pytest.mark.parametrize("kind", ["fc", "conv"])
+@pytest.mark.parametrize("sn", [False, True])
+def test_discriminators_return_one_logit_per_image(kind, sn):
+    d = make_discriminator(kind, spectral_norm=sn)
+    assert d(torch.randn(5, 1, 28, 28)).shape == (5,)
+
+
+@pytest.mark.parametrize("generator", ["fc", "conv3", "conv5", "upsample"])
+@pytest.mark.parametrize("discriminator", ["fc", "conv"])
+def test_every_gan_variant_trains(digits, generator, discriminator):
+    p = GANParams(generator=generator, discriminator=discriminator, **TINY)
+    objective = build("gan", p)
+    before = [w.clone() for w in objective.G.parameters()]
+    result = fit(objective, digits, p, seed=0, digest="x")
+    assert [row["step"] for row in result.history] == [2, 4, 6]
+    row = result.history[-1]
+    assert 0 <= row["d_acc_real"] <= 1 and 0 <= row["d_real"] <= 1
+    assert -0.01 <= row["js_estimate"] <= np.log(2) + 1  # batch estimate: bounded by log 2 only at the optimum
+    assert row["g_grad_norm_saturating"] >= 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, objective.G.parameters()))
+    assert sorted(result.snapshots) == [3, 6] and result.snapshots[6].shape == (64, 28, 28)
+
+
+def test_critic_weights_stay_clipped_after_every_critic_step(digits):
+    p = WGANParams(clip=0.005, n_critic=3, **TINY)
+    objective = build("wgan", p)
+    steps = []
+    original = objective.optimizers["c"].step
+
+    def checked_step(*a, **k):  # called once per critic update; the clamp runs right after it
+        steps.append(max(w.abs().max().item() for w in objective.C.parameters()))
+        return original(*a, **k)
+
+    objective.optimizers["c"].step = checked_step
+    result = fit(objective, digits, p, seed=0, digest="x")
+    assert len(steps) == p.steps * p.n_critic
+    assert all(m <= 0.005 + 1e-9 for m in steps[1:])  # every step after the first sees clipped weights
+    assert max(w.abs().max().item() for w in objective.C.parameters()) <= 0.005
+    assert result.history[-1]["clip_boundary_share"] > 0
+
+
+@pytest.mark.parametrize("constraint", ["gp", "sn"])
+def test_gp_and_sn_critics_train(digits, constraint):
+    p = WGANParams(constraint=constraint, critic="conv", n_critic=2, **TINY)
+    result = fit(build("wgan", p), digits, p, seed=0, digest="x")
+    assert np.isfinite(result.history[-1]["wasserstein"])
+    assert "clip_boundary_share" not in result.history[-1]
+
+
+def test_vae_kl_matches_closed_form():
+    mu, logvar = torch.randn(7, 5), torch.randn(7, 5)
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros(5), torch.ones(5))
+    expected = torch.distributions.kl_divergence(q, p).sum(1).mean()
+    assert torch.allclose(kl_to_standard_normal(mu, logvar), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("model", ["ae", "vae"])
+def test_autoencoders_train_and_decode(digits, model):
+    p = getattr(parse_params({model: TINY}), model)
+    objective = build(model, p)
+    result = fit(objective, digits, p, seed=0, digest="x")
+    assert result.history[0]["recon"] > result.history[-1]["recon"] * 0.5
+    assert ("kl" in result.history[-1]) == (model == "vae")
+    x = objective.generate(torch.randn(3, p.latent))
+    assert x.shape == (3, 1, 28, 28) and -1 <= x.min() and x.max() <= 1
+
+
+def _weights(objective):
+    return {f"{n}.{k}": v.clone() for n, net in objective.nets.items() for k, v in net.state_dict().items()}
+
+
+@pytest.mark.parametrize("model", ["gan", "wgan", "vae"])
+def test_interrupted_then_resumed_equals_uninterrupted(digits, tmp_path, model):
+    p = getattr(parse_params({model: {**TINY, "steps": 8, "checkpoint_every": 100}}), model)
+    straight = build(model, p, seed=3)
+    full = fit(straight, digits, p, seed=3, digest="d")
+
+    ckpt = tmp_path / "ckpt.pt"
+    first = build(model, p, seed=3)
+    with pytest.raises(Interrupted):
+        fit(first, digits, p, seed=3, digest="d", checkpoint=ckpt, should_stop=lambda step: step == 5)
+    assert ckpt.exists()
+    resumed = build(model, p, seed=99)  # its own init is overwritten by the checkpoint
+    rest = fit(resumed, digits, p, seed=3, digest="d", checkpoint=ckpt)
+    assert rest.resumed_from == 5 and rest.steps_run == 3
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert rest.history == full.history
+
+
+def test_checkpoint_of_other_params_is_refused(digits, tmp_path):
+    from ganpipe.files import InputError
+
+    p = GANParams(**TINY)
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(Interrupted):
+        fit(build("gan", p), digits, p, seed=0, digest="one", checkpoint=ckpt, should_stop=lambda s: s == 2)
+    with pytest.raises(InputError, match="other params"):
+        fit(build("gan", p), digits, p, seed=0, digest="two", checkpoint=ckpt)
+
+
+def test_stage_cli_is_deterministic_and_writes_outputs(tmp_path, params_file):
+    tiny = {"gan": {**TINY, "generator": "fc"}, "evaluate": {"n_samples": 50}}
+    path = params_file(tiny)
+    assert run_cli("prepare", "--params", str(path), "--out", str(tmp_path / "prep")).returncode == 0
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        r = run_cli("train-gan", "--params", str(path), "--out", str(out), "--data", str(tmp_path / "prep" / "mnist.npz"))
+        assert r.returncode == 0, r.stderr
+        outs.append(out)
+    a, b = outs
+    assert (a / "history.csv").read_text() == (b / "history.csv").read_text()
+    with np.load(a / "samples.npz") as sa, np.load(b / "samples.npz") as sb:
+        assert sa["images"].shape == (50, 28, 28) and np.array_equal(sa["images"], sb["images"])
+    for f in ("generator.pt", "discriminator.pt", "grid.png", "train.json", "snapshots.npz"):
+        assert (a / f).exists()
+    state = torch.load(a / "generator.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    assert not list((tmp_path / ".checkpoints").glob("*.pt"))  # removed once the stage completes
+
+
+def test_nan_stops_the_run_with_a_failed_mlflow_run(tmp_path, params_file):
+    from mlflow.tracking import MlflowClient
+
+    path = params_file({"gan": {**TINY, "steps": 40, "lr_g": 1e12, "lr_d": 1e12}})
+    assert run_cli("prepare", "--params", str(path), "--out", str(tmp_path / "prep")).returncode == 0
+    r = run_cli("train-gan", "--params", str(path), "--out", str(tmp_path / "gan"), "--data", str(tmp_path / "prep" / "mnist.npz"))
+    assert r.returncode == 1
+    assert "training diverged at step" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "gan" / "generator.pt").exists()
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("ganpipe").experiment_id],
+                              filter_string="tags.stage = 'train-gan'")
+    assert [run.info.status for run in runs] == ["FAILED"]
