@@ -48,6 +48,14 @@ def stage_errors(fn: Callable) -> Callable:
             raise fail(str(exc), 2) from None
         except (InputError, TrackingError) as exc:
             raise fail(str(exc), 1) from None
+        except Exception as exc:
+            from ganpipe.train import Interrupted, TrainingDiverged
+
+            if isinstance(exc, TrainingDiverged):
+                raise fail(str(exc), 1) from None
+            if isinstance(exc, Interrupted):
+                raise fail(str(exc), 130) from None
+            raise
         except KeyboardInterrupt:
             raise fail("interrupted; the last checkpoint is kept and the next run resumes from it", 130) from None
 
@@ -68,17 +76,41 @@ def prepare(
 ):
     """Read MNIST from data.source (bundled | torchvision | idx) and write a seeded train/test split."""
     p = load(params)
-    from ganpipe import data
-    from ganpipe.files import write_json, write_npz
-    from ganpipe.tracking import stage_run
+    from ganpipe.pipeline.prepare import prepare_data
 
-    with stage_run("prepare", p, groups=("data",)) as run:
-        arrays, info = data.prepare(p.data, p.seed)
-        write_npz(out / "mnist.npz", **arrays)
-        write_json(out / "data.json", info)
-        run.log_artifact(out / "data.json")
+    info = prepare_data(p, out)
     counts = info["counts"]
     typer.echo(f"prepared {counts['train']['total']} train / {counts['test']['total']} test digits from {p.data.source}")
+
+
+TRAINED = {
+    "ae": "Train the autoencoder (params group `ae`); decoding N(0, I) codes shows why it cannot generate.",
+    "vae": "Train the VAE (params group `vae`): N(0, I) prior, reparameterisation, ELBO = recon + beta * KL.",
+    "gan": "Train the GAN (params group `gan`): generator fc | conv3 | conv5 | upsample, BCE, d_steps per G step.",
+    "wgan": "Train the WGAN (params group `wgan`): critic under constraint clip | gp | sn, n_critic per G step.",
+}
+
+
+def _train_command(model: str):
+    def command(
+        params: ParamsOption = Path("params.yaml"),
+        out: Annotated[Path, typer.Option(help="Folder for weights, samples, history and grids.")] = Path(f"stages/{model}"),
+        data: Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")] = Path("stages/prepare/mnist.npz"),
+        resume: Annotated[bool, typer.Option("--resume", help="Require a checkpoint of these params and continue it.")] = False,
+        fresh: Annotated[bool, typer.Option("--fresh", help="Ignore any checkpoint and start from step 0.")] = False,
+    ):
+        p = load(params)
+        from ganpipe.pipeline.train import train_model
+
+        timing = train_model(model, p, out, data, resume="require" if resume else "fresh" if fresh else "auto")
+        typer.echo(f"trained {model}: {timing['steps']} steps in {timing['seconds']:.1f} s -> {out}")
+
+    command.__doc__ = TRAINED[model] + " Resumes automatically from a checkpoint of the same params."
+    app.command(name=f"train-{model}")(stage_errors(command))
+
+
+for _model in TRAINED:
+    _train_command(_model)
 
 
 @app.command()

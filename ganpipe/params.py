@@ -124,8 +124,16 @@ class Params(Strict):
 
     def digest(self) -> str:
         """A short content hash of every value: names checkpoints and the report's provenance."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        return _hash(self.model_dump(mode="json"))
+
+    def digest_of(self, group: str) -> str:
+        """Hash of what a training stage depends on (seed, data, its own group): names its checkpoints."""
+        dumped = self.model_dump(mode="json")
+        return _hash({"seed": self.seed, "data": dumped["data"], group: dumped[group]})
+
+
+def _hash(obj: object) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
 
 
 class ParamsError(ValueError):

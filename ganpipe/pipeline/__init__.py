@@ -1,0 +1,5 @@
+"""One module per DVC stage: from validated params to the stage's files and its MLflow run.
+
+The CLI commands call these and nothing else; dvc.yaml lists each module as its stage's code
+dependency, so editing the report does not retrain the GAN.
+"""

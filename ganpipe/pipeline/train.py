@@ -1,0 +1,97 @@
+"""Stages train-ae, train-vae, train-gan, train-wgan: fit one model, write stages/<model>/.
+
+Outputs (DESIGN section 3): the nets' state dicts, samples.npz (evaluate.n_samples images from
+fixed codes), history.csv (per-log-step losses and diagnostics), snapshots.npz and grids/ (the
+fixed-noise samples over training), grid.png (the last grid) and train.json (timing).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ganpipe.files import InputError, save_torch, write_bytes, write_json, write_npz, write_text
+from ganpipe.params import Params
+
+MNIST = Path("stages/prepare/mnist.npz")
+NET_FILES = {"generator": "generator.pt", "discriminator": "discriminator.pt", "critic": "critic.pt",
+             "autoencoder": "autoencoder.pt"}
+
+
+def checkpoint_path(out: Path, model: str, digest: str) -> Path:
+    """Checkpoints live beside the stage folder (DVC clears outputs before a stage runs)."""
+    return out.parent / ".checkpoints" / f"{out.name}-{model}-{digest}.pt"
+
+
+def train_model(model: str, params: Params, out: Path, data_path: Path = MNIST, resume: str = "auto",
+                should_stop=None) -> dict:
+    """Train one of 'ae', 'vae', 'gan', 'wgan' and write its stage outputs. Returns train.json's dict."""
+    import torch
+
+    from ganpipe.data import load_split, to_tensor
+    from ganpipe.objectives import build
+    from ganpipe.runtime import setup_torch
+    from ganpipe.tracking import stage_run
+    from ganpipe.train import fit, history_csv
+
+    cfg = getattr(params, model)
+    device = setup_torch(params.seed, params.device)
+    torch.set_default_device(device)
+    data = to_tensor(load_split(data_path, "train").images).to(device)
+    digest = params.digest_of(model)
+    checkpoint = checkpoint_path(out, model, digest)
+    if resume == "fresh":
+        checkpoint.unlink(missing_ok=True)
+    elif resume == "require" and not checkpoint.exists():
+        raise InputError(f"{checkpoint}: no checkpoint of these params to resume from")
+
+    with stage_run(f"train-{model}", params, groups=(model,)) as run:
+        def on_grid(png: bytes, step: int) -> None:
+            path = out / "grids" / f"step_{step:06d}.png"
+            write_bytes(path, png)
+            run.log_artifact(path, "grids")
+
+        objective = build(model, cfg, seed=params.seed)
+        for net in objective.nets.values():
+            net.to(device)
+        result = fit(objective, data, cfg, seed=params.seed, digest=digest, checkpoint=checkpoint,
+                     stop_on_nan=getattr(cfg, "stop_on_nan", True), on_log=run.log_metrics, on_grid=on_grid,
+                     should_stop=should_stop)
+
+        for name, net in objective.nets.items():
+            save_torch(out / NET_FILES[name], {k: v.cpu() for k, v in net.state_dict().items()})
+        samples = generate_samples(objective, params.evaluate.n_samples, params.seed)
+        write_npz(out / "samples.npz", images=samples)
+        write_text(out / "history.csv", history_csv(result.history))
+        steps = sorted(result.snapshots)
+        write_npz(out / "snapshots.npz", steps=np.array(steps), images=np.stack([result.snapshots[s] for s in steps]))
+        last_grid = out / "grids" / f"step_{steps[-1]:06d}.png"
+        write_bytes(out / "grid.png", last_grid.read_bytes())
+        timing = {
+            "steps": cfg.steps,
+            "steps_run": result.steps_run,
+            "resumed_from": result.resumed_from,
+            "seconds": round(result.seconds, 3),
+            "seconds_per_step": round(result.seconds / max(result.steps_run, 1), 5),
+        }
+        write_json(out / "train.json", timing)
+        run.log_artifact(out / "grid.png")
+        run.log_metrics({"train_seconds": timing["seconds"], "seconds_per_step": timing["seconds_per_step"]}, cfg.steps)
+    checkpoint.unlink(missing_ok=True)
+    return timing
+
+
+def generate_samples(objective, n: int, seed: int, batch: int = 500) -> np.ndarray:
+    """n images from fixed codes (seed-derived), uint8 N x 28 x 28."""
+    import torch
+
+    from ganpipe.data import to_uint8
+
+    g = torch.Generator().manual_seed(seed + 2)
+    z = torch.randn(n, objective.latent, generator=g)
+    for net in objective.nets.values():
+        net.eval()
+    device = next(next(iter(objective.nets.values())).parameters()).device
+    return np.concatenate([to_uint8(objective.generate(z[i : i + batch].to(device))) for i in range(0, n, batch)])
