@@ -158,12 +158,14 @@ def prepare(cfg: DataParams, seed: int) -> tuple[dict[str, np.ndarray], dict]:
         images, labels = next(iter(sets.values()))
         split = split_indices(len(images), cfg.test_fraction, seed)
 
-    arrays = {"images": images, "labels": labels, "is_test": split}
+    # one seeded shuffle, so any prefix of a split is a fair sample (the bundled set is sorted by class)
+    order = np.random.default_rng(seed + 1).permutation(len(images))
+    arrays = {"images": images[order], "labels": labels[order], "is_test": split[order]}
     info = {
         "source": cfg.source,
         "counts": {
             name: {"total": int(mask.sum()), "per_class": np.bincount(labels[mask], minlength=10).tolist()}
-            for name, mask in (("train", ~split), ("test", split))
+            for name, mask in (("train", ~arrays["is_test"]), ("test", arrays["is_test"]))
         },
         "sha256": {k: sha256(v) for k, v in arrays.items()},
     }
