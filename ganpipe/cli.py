@@ -83,6 +83,21 @@ def prepare(
     typer.echo(f"prepared {counts['train']['total']} train / {counts['test']['total']} test digits from {p.data.source}")
 
 
+@app.command("train-classifier")
+@stage_errors
+def train_classifier(
+    params: ParamsOption = Path("params.yaml"),
+    out: Annotated[Path, typer.Option(help="Folder for classifier.pt and metrics.json.")] = Path("stages/classifier"),
+    data: Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")] = Path("stages/prepare/mnist.npz"),
+):
+    """Train the feature CNN behind FID, precision/recall, density/coverage and mode counts."""
+    p = load(params)
+    from ganpipe.pipeline.classifier import train_feature_classifier
+
+    metrics = train_feature_classifier(p, out, data)
+    typer.echo(f"classifier: test accuracy {metrics['test_accuracy']:.4f} on {metrics['n_test']} held-out digits")
+
+
 TRAINED = {
     "ae": "Train the autoencoder (params group `ae`); decoding N(0, I) codes shows why it cannot generate.",
     "vae": "Train the VAE (params group `vae`): N(0, I) prior, reparameterisation, ELBO = recon + beta * KL.",
@@ -111,6 +126,49 @@ def _train_command(model: str):
 
 for _model in TRAINED:
     _train_command(_model)
+
+
+@app.command()
+@stage_errors
+def evaluate(
+    params: ParamsOption = Path("params.yaml"),
+    out: Annotated[Path, typer.Option(help="Folder for metrics.json.")] = Path("stages/evaluate"),
+    data: Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")] = Path("stages/prepare/mnist.npz"),
+    classifier: Annotated[Path, typer.Option(help="Feature classifier weights.")] = Path("stages/classifier/classifier.pt"),
+    stages: Annotated[Path, typer.Option(help="Folder holding <model>/samples.npz of ae, vae, gan, wgan.")] = Path("stages"),
+):
+    """Score every model's samples (FID, precision/recall, density/coverage, modes, artifacts) against real digits."""
+    p = load(params)
+    from ganpipe.pipeline.evaluate import MODELS, evaluate_models
+
+    result = evaluate_models(p, out, data, classifier, stages)
+    summary = ", ".join(f"{m} {result[m]['fid']:.2f}" for m in ("real", *MODELS))
+    typer.echo(f"FID at n={result['n']}: {summary}")
+
+
+@app.command()
+@stage_errors
+def score(
+    samples: Annotated[Path, typer.Argument(help="Images to score: .npz with `images` (optional `labels`), a PNG folder or an IDX file.")],
+    reference: Annotated[Path, typer.Argument(help="Real images, in any of the same formats.")],
+    classifier: Annotated[Path, typer.Option(help="Feature classifier weights.")] = Path("stages/classifier/classifier.pt"),
+    k: Annotated[int, typer.Option(min=1, help="Nearest neighbours for precision/recall/density/coverage.")] = 5,
+):
+    """Every measure of `evaluate` for any image set against a reference, as JSON (compared at equal n)."""
+    import json
+
+    from ganpipe.classifier import load_classifier
+    from ganpipe.evaluation import Reference, equal_n
+    from ganpipe.files import read_image_set
+
+    images, labels = read_image_set(samples)
+    ref_images, _ = read_image_set(reference)
+    n = equal_n(len(images), len(ref_images))
+    if n < max(k + 1, 2):
+        raise fail(f"{samples}: {n} images after matching sizes; need at least {max(k + 1, 2)}")
+    result = Reference(load_classifier(classifier), ref_images[:n], k=k).score(
+        images[:n], None if labels is None else labels[:n])
+    typer.echo(json.dumps({"n": n, **result}, indent=2))
 
 
 @app.command()

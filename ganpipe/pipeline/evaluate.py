@@ -1,0 +1,55 @@
+"""Stage evaluate: every model's samples against the real test split at equal n, plus the
+real-vs-real floor (train digits against test digits at the same n), into
+stages/evaluate/metrics.json: {"n": ..., "real": {...}, "ae": {...}, "vae": ..., "gan": ..., "wgan": ...}.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ganpipe.classifier import load_classifier
+from ganpipe.data import load_split
+from ganpipe.evaluation import Reference, equal_n
+from ganpipe.files import load_npz, write_json
+from ganpipe.params import Params
+from ganpipe.tracking import stage_run
+
+MODELS = ("ae", "vae", "gan", "wgan")
+
+
+def evaluate_models(params: Params, out: Path, data_path: Path, classifier_path: Path,
+                    stages: Path = Path("stages")) -> dict:
+    with stage_run("evaluate", params, groups=("evaluate",)) as run:
+        began = time.perf_counter()
+        clf = load_classifier(classifier_path)
+        train, test = load_split(data_path, "train"), load_split(data_path, "test")
+        samples = {m: load_npz(stages / m / "samples.npz", required=("images",))["images"] for m in MODELS}
+        n = equal_n(params.evaluate.n_samples, len(test.images), len(train.images), *(len(s) for s in samples.values()))
+        reference = Reference(clf, test.images[:n], k=params.evaluate.k)
+
+        result: dict = {"n": n}
+        # the floor: how far real digits are from real digits at this n (FID > 0 from sampling alone)
+        rng = np.random.default_rng(params.seed)
+        pick = np.sort(rng.choice(len(train.images), size=n, replace=False))
+        result["real"] = reference.score(train.images[pick], train.labels[pick])
+        for model, images in samples.items():
+            result[model] = reference.score(images[:n])
+        write_json(out / "metrics.json", _rounded(result))
+        # wall time apart from metrics.json, which must be identical for identical params
+        write_json(out / "timing.json", {"seconds": round(time.perf_counter() - began, 2), "n": n})
+        for model in ("real", *MODELS):
+            run.log_metrics({f"{model}.{k}": v for k, v in result[model].items()}, 0)
+        run.log_artifact(out / "metrics.json")
+    return result
+
+
+def _rounded(obj):
+    """6 significant digits: metrics.json stays readable in `dvc metrics diff`."""
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, float):
+        return float(f"{obj:.6g}")
+    return obj
