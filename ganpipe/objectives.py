@@ -109,18 +109,22 @@ class GANObjective(Objective):
         return F.binary_cross_entropy_with_logits(d_fake_logits, torch.ones_like(d_fake_logits))
 
     def step(self, next_batch: NextBatch) -> dict[str, Tensor]:
-        for _ in range(self.p.d_steps):
+        for i in range(self.p.d_steps):
             real = next_batch()
-            fake = self.G(torch.randn(len(real), self.latent)).detach()
-            d_real, d_fake = self.D(real), self.D(fake)
+            if i == self.p.d_steps - 1:  # the last batch of fakes also trains G (as pytorch/examples dcgan)
+                fake = self.G(torch.randn(len(real), self.latent))
+                fake_for_d = fake.detach()
+            else:
+                with torch.no_grad():
+                    fake_for_d = self.G(torch.randn(len(real), self.latent))
+            d_real, d_fake = self.D(real), self.D(fake_for_d)
             d_loss = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
                 F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
             self.optimizers["d"].zero_grad(set_to_none=True)
             d_loss.backward()
             self.optimizers["d"].step()
 
-        d_gen = self.D(self.G(torch.randn(len(real), self.latent)))
-        g_loss = self.generator_loss(d_gen, self.p.g_loss)
+        g_loss = self.generator_loss(self.D(fake), self.p.g_loss)  # D just moved: score the fakes again
         self.optimizers["g"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["g"].step()
@@ -176,9 +180,10 @@ class WGANObjective(Objective):
         return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
     def step(self, next_batch: NextBatch) -> dict[str, Tensor]:
-        for _ in range(self.p.n_critic):
-            real = next_batch()
-            fake = self.G(torch.randn(len(real), self.latent)).detach()
+        reals = [next_batch() for _ in range(self.p.n_critic)]
+        with torch.no_grad():  # G is fixed during the critic's updates: one batched forward for all of them
+            fakes = self.G(torch.randn(sum(len(r) for r in reals), self.latent)).split([len(r) for r in reals])
+        for real, fake in zip(reals, fakes):
             wasserstein = self.C(real).mean() - self.C(fake).mean()
             c_loss = -wasserstein
             if self.p.constraint == "gp":

@@ -162,7 +162,7 @@ def fit(
     batches = Batches(data, cfg.batch_size, seed)
     fixed = torch.Generator().manual_seed(seed + 1)  # grids and diagnostics: independent of training RNG
     grid_z = torch.randn(64, objective.latent, generator=fixed)
-    probe_idx = torch.randperm(len(data), generator=fixed)[: min(256, len(data))]
+    probe_idx = torch.randperm(len(data), generator=fixed)[: min(64, len(data))]
     objective.set_probe(data[probe_idx], torch.randn(len(probe_idx), objective.latent, generator=fixed))
 
     result = TrainResult()
