@@ -52,6 +52,7 @@ class LoopParams(Strict):
     grid_every: PositiveInt = 500  # fixed-noise sample grid, logged to MLflow
     checkpoint_every: PositiveInt = 500
     log_every: PositiveInt = 10  # history.csv / MLflow resolution, in steps
+    snapshot_size: Annotated[int, Field(ge=64, le=2048)] = 64  # fixed-noise samples kept per grid step
 
 
 class ClassifierParams(Strict):
@@ -99,6 +100,53 @@ class WGANParams(LoopParams):
     stop_on_nan: bool = True
 
 
+class GANExperiment(GANParams):
+    model: Literal["gan"]
+
+
+class WGANExperiment(WGANParams):
+    model: Literal["wgan"]
+
+
+Experiment = Annotated[GANExperiment | WGANExperiment, Field(discriminator="model")]
+
+
+class ToyParams(Strict):
+    """F2 / F2b toys: small MLPs on 1-D and 2-D distributions (seconds on a CPU)."""
+
+    thetas: Annotated[int, Field(ge=3, le=101)] = 11  # grid over [-1, 1] for the disjoint-support toy
+    steps: PositiveInt = 200
+    clip: PositiveFloat = 0.1
+    d_star_steps: PositiveInt = 2000
+
+
+class Thresholds(Strict):
+    """What 'reproduced' means for each claim, as numbers (see the report for each measure)."""
+
+    f1_d_loss_max: PositiveFloat = 1e-2  # final D loss at most this: D wins outright
+    f1_g_loss_min: PositiveFloat = 5.0  # final G loss at least this (the note saw ~10)
+    f1_blank_min: Probability = 0.5  # share of near-blank samples at least this ("all black")
+    f2_js_gap_max: PositiveFloat = 0.01  # toy: |JS estimate - log 2| at every theta != 0
+    f2_grad_ratio_max: PositiveFloat = 0.1  # toy: D's mean |dJS/dtheta| / the critic's
+    f2_w_r2_min: Probability = 0.9  # toy: R^2 of the critic's estimate against |theta|
+    f2b_mae_max: PositiveFloat = 0.05  # trained D against D*, density-weighted MAE
+    f3_boundary_min: Probability = 0.5  # share of critic weights within 1% of +-c
+    f3b_relief_ratio_min: PositiveFloat = 3.0  # relief / background at the largest clip vs the paper's clip
+    f4_noise_ratio_min: PositiveFloat = 3.0  # fc peripheral energy / real, at the end
+    f4_fade_max: Probability = 0.5  # ... and it fell by at most this fraction after step 600
+    f4b_midgrey_ratio_min: PositiveFloat = 1.1  # conv3 mid-grey share / real, at the end
+    f4c_noise_ratio_max: PositiveFloat = 2.0  # conv5 peripheral energy / real, at the end
+    f5_slowdown_min: PositiveFloat = 2.0  # upsample seconds per step / conv5's
+    f7_tolerance: PositiveFloat = 1e-6
+
+
+class FindingsParams(Strict):
+    experiments: dict[str, Experiment] = {}
+    toy: ToyParams = ToyParams()
+    fid_snapshot_n: Annotated[int, Field(ge=64, le=2048)] = 256  # FID over training steps, at this n
+    thresholds: Thresholds = Thresholds()
+
+
 class EvaluateParams(Strict):
     n_samples: PositiveInt = 2000
     k: PositiveInt = 5  # nearest neighbours for precision/recall/density/coverage
@@ -120,16 +168,16 @@ class Params(Strict):
     gan: GANParams = GANParams()
     wgan: WGANParams = WGANParams()
     evaluate: EvaluateParams = EvaluateParams()
+    findings: FindingsParams = FindingsParams()
     mlflow: MlflowParams = MlflowParams()
 
     def digest(self) -> str:
         """A short content hash of every value: names checkpoints and the report's provenance."""
         return _hash(self.model_dump(mode="json"))
 
-    def digest_of(self, group: str) -> str:
-        """Hash of what a training stage depends on (seed, data, its own group): names its checkpoints."""
-        dumped = self.model_dump(mode="json")
-        return _hash({"seed": self.seed, "data": dumped["data"], group: dumped[group]})
+    def digest_of(self, cfg: BaseModel) -> str:
+        """Hash of what a training run depends on (seed, data, its own config): names its checkpoints."""
+        return _hash({"seed": self.seed, "data": self.data.model_dump(mode="json"), "cfg": cfg.model_dump(mode="json")})
 
 
 def _hash(obj: object) -> str:
@@ -141,7 +189,10 @@ class ParamsError(ValueError):
 
 
 def _describe(err: dict, source: str) -> str:
-    key = ".".join(str(part) for part in err["loc"]) or "(top level)"
+    loc = list(err["loc"])
+    if loc[:2] == ["findings", "experiments"] and len(loc) > 3 and loc[3] in ("gan", "wgan"):
+        del loc[3]  # pydantic names the union member it tried; the user's file has no such level
+    key = ".".join(str(part) for part in loc) or "(top level)"
     value = err.get("input")
     if err["type"] == "extra_forbidden":
         return f"{source}: unknown key '{key}' (check the spelling; see params.yaml for the allowed keys)"

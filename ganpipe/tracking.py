@@ -129,7 +129,7 @@ def _experiment_id(client, name: str, uri: str) -> str:
 
 
 @contextmanager
-def stage_run(stage: str, params: Params, groups: tuple[str, ...] = ()) -> Iterator[StageRun]:
+def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=None) -> Iterator[StageRun]:
     """Open the MLflow run of one stage; it ends FINISHED, or FAILED if the block raises."""
     uri = tracking_uri(params.mlflow)
     check_reachable(uri)
@@ -153,6 +153,8 @@ def stage_run(stage: str, params: Params, groups: tuple[str, ...] = ()) -> Itera
     logged = {"seed": params.seed, "params_digest": params.digest()}
     for group in groups:
         logged.update(_flatten(dumped[group], group + "."))
+    if extra is not None and not groups:  # a findings experiment: log its own config
+        logged.update(_flatten(extra.model_dump(mode="json"), "experiment."))
     from mlflow.entities import Param
 
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in logged.items()])

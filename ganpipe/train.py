@@ -161,7 +161,7 @@ def fit(
     torch.manual_seed(seed)
     batches = Batches(data, cfg.batch_size, seed)
     fixed = torch.Generator().manual_seed(seed + 1)  # grids and diagnostics: independent of training RNG
-    grid_z = torch.randn(64, objective.latent, generator=fixed)
+    grid_z = torch.randn(max(64, getattr(cfg, "snapshot_size", 64)), objective.latent, generator=fixed)
     probe_idx = torch.randperm(len(data), generator=fixed)[: min(64, len(data))]
     objective.set_probe(data[probe_idx], torch.randn(len(probe_idx), objective.latent, generator=fixed))
 
@@ -198,7 +198,7 @@ def fit(
                 images = _generate(objective, grid_z)
                 result.snapshots[step] = to_uint8(images)
                 if on_grid:
-                    on_grid(grid_png(images), step)
+                    on_grid(grid_png(images[:64]), step)
             if bar:
                 bar[0].update(bar[1], completed=step)
             result.steps_run += 1

@@ -27,7 +27,13 @@ def checkpoint_path(out: Path, model: str, digest: str) -> Path:
 
 def train_model(model: str, params: Params, out: Path, data_path: Path = MNIST, resume: str = "auto",
                 should_stop=None) -> dict:
-    """Train one of 'ae', 'vae', 'gan', 'wgan' and write its stage outputs. Returns train.json's dict."""
+    """Train one of 'ae', 'vae', 'gan', 'wgan' (its params group) and write its stage outputs."""
+    return train(model, getattr(params, model), params, out, f"train-{model}", data_path, resume, should_stop)
+
+
+def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Path = MNIST, resume: str = "auto",
+          should_stop=None) -> dict:
+    """Train `model` with config `cfg` (a params group or a findings experiment); returns train.json's dict."""
     import torch
 
     from ganpipe.data import load_split, to_tensor
@@ -36,19 +42,18 @@ def train_model(model: str, params: Params, out: Path, data_path: Path = MNIST, 
     from ganpipe.tracking import stage_run
     from ganpipe.train import fit, history_csv
 
-    cfg = getattr(params, model)
     device = setup_torch(params.seed, params.device)
     if device.type != "cpu":  # (a default-device mode costs ~7% per step on the CPU, so only when needed)
         torch.set_default_device(device)
     data = to_tensor(load_split(data_path, "train").images).to(device)
-    digest = params.digest_of(model)
+    digest = params.digest_of(cfg)
     checkpoint = checkpoint_path(out, model, digest)
     if resume == "fresh":
         checkpoint.unlink(missing_ok=True)
     elif resume == "require" and not checkpoint.exists():
         raise InputError(f"{checkpoint}: no checkpoint of these params to resume from")
 
-    with stage_run(f"train-{model}", params, groups=(model,)) as run:
+    with stage_run(stage, params, groups=(model,) if stage.startswith("train-") else (), extra=cfg) as run:
         def on_grid(png: bytes, step: int) -> None:
             path = out / "grids" / f"step_{step:06d}.png"
             write_bytes(path, png)
