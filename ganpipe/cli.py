@@ -128,6 +128,23 @@ for _model in TRAINED:
     _train_command(_model)
 
 
+@app.command("run-experiment")
+@stage_errors
+def run_experiment(
+    name: Annotated[str, typer.Argument(help="A key of findings.experiments in the params file.")],
+    params: ParamsOption = Path("params.yaml"),
+    out: Annotated[Path | None, typer.Option(help="Output folder [default: stages/experiments/NAME].")] = None,
+    data: Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")] = Path("stages/prepare/mnist.npz"),
+    fresh: Annotated[bool, typer.Option("--fresh", help="Ignore any checkpoint and start from step 0.")] = False,
+):
+    """Train one experiment behind a finding (findings.experiments.NAME): a GAN or WGAN variant."""
+    p = load(params)
+    from ganpipe.pipeline.experiment import run_experiment as run
+
+    timing = run(name, p, out or Path("stages/experiments") / name, data, resume="fresh" if fresh else "auto")
+    typer.echo(f"experiment {name}: {timing['steps']} steps in {timing['seconds']:.1f} s")
+
+
 @app.command()
 @stage_errors
 def evaluate(
@@ -144,6 +161,38 @@ def evaluate(
     result = evaluate_models(p, out, data, classifier, stages)
     summary = ", ".join(f"{m} {result[m]['fid']:.2f}" for m in ("real", *MODELS))
     typer.echo(f"FID at n={result['n']}: {summary}")
+
+
+@app.command()
+@stage_errors
+def findings(
+    params: ParamsOption = Path("params.yaml"),
+    out: Annotated[Path, typer.Option(help="Folder for findings.json and evidence.json.")] = Path("stages/findings"),
+    stages: Annotated[Path, typer.Option(help="Folder holding the other stages' outputs.")] = Path("stages"),
+    data: Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")] = Path("stages/prepare/mnist.npz"),
+    classifier: Annotated[Path, typer.Option(help="Feature classifier weights.")] = Path("stages/classifier/classifier.pt"),
+):
+    """Judge each of the note's claims (F1-F7) from the measurements, against findings.thresholds."""
+    p = load(params)
+    from ganpipe.pipeline.findings import run_findings
+
+    result = run_findings(p, out, stages, data, classifier)
+    for claim, record in result.items():
+        typer.echo(f"{claim:4s} {record['verdict']}")
+
+
+@app.command()
+@stage_errors
+def report(
+    params: ParamsOption = Path("params.yaml"),
+    out: Annotated[Path, typer.Option(help="Folder for report.md and figures/.")] = Path("reports"),
+    stages: Annotated[Path, typer.Option(help="Folder holding the other stages' outputs.")] = Path("stages"),
+):
+    """Render reports/report.md: every model, every claim with its numbers and figure, provenance."""
+    p = load(params)
+    from ganpipe.pipeline.report import write_report
+
+    typer.echo(f"wrote {write_report(p, out, stages)}")
 
 
 @app.command()

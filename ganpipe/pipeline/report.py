@@ -1,0 +1,75 @@
+"""Stage report: render reports/report.md (and reports/figures/) from the stage outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from ganpipe.files import load_npz
+from ganpipe.params import Params
+from ganpipe.report import render
+from ganpipe.tracking import git_commit, repo_root, stage_run, tracking_uri
+
+MODELS = ("ae", "vae", "gan", "wgan")
+
+
+def _read_json(path: Path) -> dict:
+    from ganpipe.files import InputError
+
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found (run the stage that writes it first)") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
+
+
+def latest_runs(uri: str, experiment: str) -> dict[str, str]:
+    """The newest MLflow run id of each stage."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return {}
+    runs: dict[str, str] = {}
+    for run in client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=500):
+        runs.setdefault(run.data.tags.get("stage", "?"), run.info.run_id)
+    return runs
+
+
+def dvc_outputs(lock: Path) -> list[list[str]]:
+    if not lock.exists():
+        return []
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    return [[name, out["path"], out.get("md5", "")] for name, stage in stages.items() for out in stage.get("outs", [])]
+
+
+def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Path:
+    findings = _read_json(stages / "findings" / "findings.json")
+    evidence = _read_json(stages / "findings" / "evidence.json")
+    metrics = _read_json(stages / "evaluate" / "metrics.json")
+    samples = {m: load_npz(stages / m / "samples.npz", required=("images",))["images"] for m in MODELS}
+    snaps = {}
+    for name in params.findings.experiments:
+        z = load_npz(stages / "experiments" / name / "snapshots.npz", required=("steps", "images"))
+        snaps[name] = (z["steps"], z["images"])
+    uri = tracking_uri(params.mlflow)
+    root = repo_root()
+    with stage_run("report", params, groups=("findings",)) as run:
+        provenance = {
+            "git_commit": git_commit(root),
+            "params_digest": params.digest(),
+            "data": _read_json(stages / "prepare" / "data.json"),
+            "mlflow_uri": uri,
+            "mlflow_runs": latest_runs(uri, params.mlflow.experiment),
+            "dvc_outs": dvc_outputs(root / "dvc.lock"),
+        }
+        render(out, findings=findings, evidence=evidence, metrics=metrics, provenance=provenance,
+               model_samples=samples, experiment_snapshots=snaps,
+               params_summary={"wgan_clip": params.wgan.clip, "gan_generator": params.gan.generator})
+        run.log_artifact(out / "report.md")
+        run.log_artifact(out / "figures")
+    return out / "report.md"
