@@ -31,17 +31,18 @@ def record(claim: str, measure: str, observed: dict, thresholds: dict, checks: d
 
 
 def judge_f1(ev: dict, t: Thresholds) -> dict:
-    """ev: final_d_loss, final_g_loss, blank_fraction, brightness, fid (strong-D run), real_brightness."""
+    """ev: min_d_loss, max_g_loss (the extremes of the 10-step means in history.csv: the note says D
+    loss 'falls to' and G loss 'climbs to'), blank_fraction and brightness of the final samples."""
     return record(
         "A discriminator that keeps training unchecked drives D loss to ~1e-4 and G loss to ~10, "
         "and the generator emits all-black images.",
-        "strong-D GAN (more D steps per G step, higher D lr): final D and G loss (mean of the last 5 "
-        "log rows), share of near-blank samples, mean brightness against real digits, FID",
+        "strong-D GAN (5 D steps per G step, D lr 50x G lr): the lowest D loss and highest G loss reached "
+        "(10-step means), share of near-blank final samples, their mean brightness against real digits, FID",
         ev,
         {"f1_d_loss_max": t.f1_d_loss_max, "f1_g_loss_min": t.f1_g_loss_min, "f1_blank_min": t.f1_blank_min},
         {
-            "d_loss_collapsed": ev["final_d_loss"] <= t.f1_d_loss_max,
-            "g_loss_climbed": ev["final_g_loss"] >= t.f1_g_loss_min,
+            "d_loss_collapsed": ev["min_d_loss"] <= t.f1_d_loss_max,
+            "g_loss_climbed": ev["max_g_loss"] >= t.f1_g_loss_min,
             "samples_blank": ev["blank_fraction"] >= t.f1_blank_min,
         },
     )
@@ -167,11 +168,12 @@ def judge_f6(ev: dict, t: Thresholds) -> dict:
     return record(
         "A plain autoencoder maps each code to one output and cannot generate from perturbed codes; "
         "a VAE with an N(0, I) prior and a KL term can.",
-        "decode codes drawn from N(0, I): FID and classifier confidence of AE against VAE; "
-        "reconstruction error of both; the VAE's KL term",
+        "decode codes drawn from N(0, I): FID and classes covered (modes) of AE against VAE; classifier "
+        "confidence, reconstruction error of both and the VAE's KL term alongside. (Confidence is not a "
+        "check: the classifier is confidently wrong on out-of-distribution blobs, which all land in one class.)",
         ev,
         {},
-        {"vae_fid_lower": ev["vae_fid"] < ev["ae_fid"], "vae_more_confident": ev["vae_confidence"] > ev["ae_confidence"]},
+        {"vae_fid_lower": ev["vae_fid"] < ev["ae_fid"], "vae_covers_more_classes": ev["vae_modes"] > ev["ae_modes"]},
     )
 
 

@@ -167,7 +167,8 @@ def _claim_section(cid, f, evidence, metrics, model_samples, snaps, figs, plt, s
         axes[1].axis("off"), axes[1].set_title(f"samples at step {steps[-1]}")
         path = figs.add("f1_collapse.png", fig)
         return [f"![F1]({path})", "",
-                f"Final D loss {_fmt(o['final_d_loss'])} and G loss {_fmt(o['final_g_loss'])}; "
+                f"D loss fell to {_fmt(o['min_d_loss'])} and G loss climbed to {_fmt(o['max_g_loss'])} "
+                f"(at the end: {_fmt(o['final_d_loss'])} and {_fmt(o['final_g_loss'])}); "
                 f"{_fmt(100 * o['blank_fraction'])}% of samples are near-blank (mean brightness "
                 f"{_fmt(o['brightness'])} against {_fmt(o['real_brightness'])} for real digits).", ""]
     if cid == "F2":

@@ -111,7 +111,9 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
 
     # F1: the strong discriminator
     f1 = runs[ROLES["F1"]]
-    ev["F1"] = {"experiment": ROLES["F1"], "final_d_loss": f1.final("d_loss"), "final_g_loss": f1.final("g_loss"),
+    ev["F1"] = {"experiment": ROLES["F1"], "min_d_loss": float(f1.history["d_loss"].min()),
+                "max_g_loss": float(f1.history["g_loss"].max()),
+                "final_d_loss": f1.final("d_loss"), "final_g_loss": f1.final("g_loss"),
                 "blank_fraction": scores[ROLES["F1"]]["blank_fraction"], "brightness": scores[ROLES["F1"]]["brightness"],
                 "real_brightness": real["brightness"], "fid": scores[ROLES["F1"]]["fid"],
                 "final_js_estimate": f1.final("js_estimate"), "final_d_acc_fake": f1.final("d_acc_fake")}
