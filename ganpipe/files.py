@@ -9,7 +9,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import tempfile
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -71,12 +73,22 @@ def load_torch(path: str | Path) -> object:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise InputError(f"{path}: file not found") from None
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError ... for bad files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"{path}: not a loadable weights file ({first[:200]})") from None
+    except pickle.UnpicklingError as exc:
+        # torch's message goes on to suggest weights_only=False, the one thing not to do with such a
+        # file; keep only its reason (e.g. "Trying to load unsupported GLOBAL posix.system ...")
+        reason = [part.strip() for part in str(exc).split("\n\n")[1:-1] if part.strip()]
+        raise InputError(f"{path}: refused by the safe loader: not a plain weights file "
+                         f"({reason[0][:150] if reason else 'unsupported content'}); it is corrupt or holds "
+                         "pickled objects that could run code, and none was run") from None
+    except Exception as exc:  # torch raises RuntimeError, EOFError, KeyError ... for other bad files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise InputError(f"{path}: not a loadable weights file ({type(exc).__name__}: {first[:200]})") from None
 
 
 def load_npz(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    if Path(path).is_file() and not zipfile.is_zipfile(path):
+        # np.load takes any other bytes for a pickle and says so, which misleads about a truncated file
+        raise InputError(f"{path}: not a readable .npz file (not a complete zip archive: truncated or another format)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -82,13 +82,28 @@ def _flatten(obj: dict, prefix: str = "") -> dict[str, object]:
 
 
 class StageRun:
-    """An open MLflow run. Metrics are buffered and sent in batches, never one call per number."""
+    """An open MLflow run. Metrics are buffered and sent in batches, never one call per number.
+
+    A store that fails once the run is open (a server stopped mid-training, a disk full) must not
+    throw away the training: the first failure is remembered, later calls are skipped, and
+    `stage_run` reports it after the stage has written its outputs.
+    """
 
     def __init__(self, client, run_id: str, flush_every: int = 2000):
         self.client = client
         self.run_id = run_id
+        self.failure: str | None = None  # the first call that failed, as one line
         self._buffer: list = []
         self._flush_every = flush_every
+
+    def _send(self, what: str, call, *args, **kwargs) -> None:
+        if self.failure is not None:
+            return
+        try:
+            call(*args, **kwargs)
+        except Exception as exc:  # MlflowException, requests' ConnectionError, sqlite OperationalError ...
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            self.failure = f"{what} failed: {first}"
 
     def log_metrics(self, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -101,14 +116,17 @@ class StageRun:
     def flush(self) -> None:
         while self._buffer:
             chunk, self._buffer = self._buffer[:1000], self._buffer[1000:]  # MLflow's batch limit
-            self.client.log_batch(self.run_id, metrics=chunk)
+            self._send("logging metrics", self.client.log_batch, self.run_id, metrics=chunk)
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(self.run_id, str(path), artifact_path)
+        self._send(f"logging artifact {Path(path).name}", self.client.log_artifact, self.run_id, str(path), artifact_path)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         for k, v in tags.items():
-            self.client.set_tag(self.run_id, k, v)
+            self._send(f"setting tag {k}", self.client.set_tag, self.run_id, k, v)
+
+    def end(self, status: str) -> None:
+        self._send(f"ending the run as {status}", self.client.set_terminated, self.run_id, status)
 
 
 def _experiment_id(client, name: str, uri: str) -> str:
@@ -130,41 +148,71 @@ def _experiment_id(client, name: str, uri: str) -> str:
 
 @contextmanager
 def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=None) -> Iterator[StageRun]:
-    """Open the MLflow run of one stage; it ends FINISHED, or FAILED if the block raises."""
+    """Open the MLflow run of one stage; it ends FINISHED, or FAILED if the block raises.
+
+    A store that cannot be used at the start fails fast, before any work. A store that fails
+    after the run is open is reported when the block has finished: the stage's outputs are on
+    disk, and a `TrackingError` naming the URI makes the command exit non-zero. Exiting 0 would
+    let DVC record a stage whose MLflow run is missing or cut short, and the report's provenance
+    would point at it; non-zero leaves the stage unrecorded, so the next `dvc repro` runs it
+    again once the store is back (a training stage resumes from its last checkpoint, which is
+    kept in this case). If the block itself raises, that error is the one reported.
+    """
     uri = tracking_uri(params.mlflow)
     check_reachable(uri)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
-    try:
-        experiment_id = _experiment_id(client, params.mlflow.experiment, uri)
-    except Exception as exc:
-        raise TrackingError(f"cannot use MLflow store {uri}: {str(exc).splitlines()[0][:200]}") from None
     root = repo_root()
     tags = {"stage": stage, "git_commit": git_commit(root), "mlflow.runName": stage}
     for var, tag in (("DVC_EXP_NAME", "dvc_exp_name"), ("DVC_EXP_BASELINE_REV", "dvc_exp_baseline_rev")):
         if os.environ.get(var):
             tags[tag] = os.environ[var]
-    run = client.create_run(experiment_id, tags=tags, run_name=stage)
-    stage_run_ = StageRun(client, run.info.run_id)
     dumped = params.model_dump(mode="json")
     logged = {"seed": params.seed, "params_digest": params.digest()}
     for group in groups:
         logged.update(_flatten(dumped[group], group + "."))
     if extra is not None and not groups:  # a findings experiment: log its own config
         logged.update(_flatten(extra.model_dump(mode="json"), "experiment."))
-    from mlflow.entities import Param
-
-    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in logged.items()])
+    try:
+        with _first_use_lock(uri):
+            client = MlflowClient(tracking_uri=uri)  # opening a new sqlite store creates its tables
+            experiment_id = _experiment_id(client, params.mlflow.experiment, uri)
+        run = client.create_run(experiment_id, tags=tags, run_name=stage)
+        client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in logged.items()])
+    except Exception as exc:
+        raise TrackingError(f"cannot use MLflow store {uri}: {str(exc).splitlines()[0][:200]}") from None
+    stage_run_ = StageRun(client, run.info.run_id)
     try:
         yield stage_run_
-        stage_run_.flush()
     except BaseException:
-        try:
-            stage_run_.flush()
-        finally:
-            client.set_terminated(run.info.run_id, status="FAILED")
+        stage_run_.flush()
+        stage_run_.end("FAILED")
         raise
-    client.set_terminated(run.info.run_id, status="FINISHED")
+    stage_run_.flush()
+    stage_run_.end("FINISHED")
+    if stage_run_.failure:
+        raise TrackingError(f"MLflow tracking at {uri} failed mid-run ({stage_run_.failure}); the stage's outputs "
+                            f"are written, but its MLflow run {run.info.run_id} is incomplete")
+
+
+@contextmanager
+def _first_use_lock(uri: str) -> Iterator[None]:
+    """Serialise opening a sqlite store across processes.
+
+    The first process to open a new mlflow.db creates its tables; two at once (two
+    `dvc queue start -j 2` workers on a fresh clone) crash in MLflow's migrations ('table metrics
+    already exists', alembic 'expected to match one row'). Once the tables exist, sqlite's own
+    locking is enough for the runs' short writes (Python's sqlite3 waits up to 5 s on a busy
+    database; four processes logging at once never hit 'database is locked').
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    from filelock import FileLock  # a dependency of torch
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    with FileLock(str(db.with_name(db.name + "-init.lock")), timeout=120):
+        yield
