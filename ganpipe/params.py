@@ -34,7 +34,7 @@ Generator = Literal["fc", "conv3", "conv5", "upsample"]
 class Strict(BaseModel):
     """Base: unknown keys are errors, objects are immutable once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DataParams(Strict):
