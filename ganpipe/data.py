@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: bad IDX header ({ndim} dimensions)")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(IDX_DTYPES[raw[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # exact integers: a garbage header cannot overflow
     body = raw[4 + 4 * ndim :]
     if len(body) != expected:
         raise InputError(
