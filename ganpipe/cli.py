@@ -222,6 +222,39 @@ def score(
 
 @app.command()
 @stage_errors
+def bench(
+    steps: Annotated[int, typer.Option(min=1, help="Timed training steps per loop and architecture.")] = 300,
+    warmup: Annotated[int, typer.Option(min=0, help="Untimed steps each loop runs first (the same for both).")] = 20,
+    batch_size: Annotated[int, typer.Option(min=1, help="Images per training step, for both loops.")] = 64,
+    out: Annotated[Path, typer.Option(help="JSON file for the results (written atomically).")] = Path("stages/bench/bench.json"),
+    data: Annotated[Path | None, typer.Option(help="Digits to train and score on: IDX, .npz or PNG folder "
+                                              "(default: the shared MNIST t10k file if present, else the bundled digits).")] = None,
+    classifier: Annotated[Path | None, typer.Option(help="Trained feature classifier for the scoring part "
+                                                    "(default: an untrained one; speed does not depend on the weights).")] = None,
+    eval_n: Annotated[int, typer.Option(min=6, help="Images on each side of the scoring benchmark (n vs n).")] = 10_000,
+    arch: Annotated[list[str] | None, typer.Option(help="Architecture to train, repeatable: mlp, conv5 (default: both).")] = None,
+    allocator: Annotated[bool, typer.Option("--allocator/--no-allocator",
+                                            help="Also time the project loop in fresh processes with and without ganpipe's mallopt.")] = True,
+    threads: Annotated[int | None, typer.Option(min=1, help="Torch threads for every part (default: torch's, one per core).")] = None,
+):
+    """Throughput of the project's training loop against a plain DataLoader loop, its share of the
+    machine's matmul peak, the allocator's effect and 10k-vs-10k scoring time (DESIGN section 6)."""
+    from ganpipe.bench import ARCHITECTURES, BenchConfig, format_table, run_bench
+    from ganpipe.files import write_json
+
+    unknown = [a for a in arch or () if a not in ARCHITECTURES]
+    if unknown:
+        raise fail(f"--arch {unknown[0]!r} is not allowed; allowed: {', '.join(ARCHITECTURES)}", 2)
+    cfg = BenchConfig(steps=steps, warmup=warmup, batch_size=batch_size, archs=tuple(arch or ARCHITECTURES), data=data,
+                      classifier=classifier, eval_n=eval_n, allocator=allocator, threads=threads)
+    result = run_bench(cfg, progress=lambda message: typer.echo(message, err=True))
+    write_json(out, result)
+    typer.echo(format_table(result))
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+@stage_errors
 def ui(
     params: ParamsOption = Path("params.yaml"),
     host: Annotated[str, typer.Option(help="Interface to bind; keep 127.0.0.1 unless you mean to share it.")] = "127.0.0.1",
