@@ -31,7 +31,7 @@ def test_repro_prepare_then_nothing_to_do(project):
     second = dvc("repro", "prepare", cwd=project)
     assert second.returncode == 0
     assert "didn't change, skipping" in second.stdout or "is cached" in second.stdout
-    status = dvc("status", cwd=project)
+    status = dvc("status", "prepare", cwd=project)
     assert "up to date" in status.stdout
 
 
