@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 
 ParamsOption = Annotated[Path, typer.Option("--params", help="Params file to read (every knob, per stage).")]
+DataOption = Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")]
+ClassifierOption = Annotated[Path, typer.Option(help="Feature classifier weights.")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -88,7 +90,7 @@ def prepare(
 def train_classifier(
     params: ParamsOption = Path("params.yaml"),
     out: Annotated[Path, typer.Option(help="Folder for classifier.pt and metrics.json.")] = Path("stages/classifier"),
-    data: Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")] = Path("stages/prepare/mnist.npz"),
+    data: DataOption = Path("stages/prepare/mnist.npz"),
 ):
     """Train the feature CNN behind FID, precision/recall, density/coverage and mode counts."""
     p = load(params)
@@ -110,7 +112,7 @@ def _train_command(model: str):
     def command(
         params: ParamsOption = Path("params.yaml"),
         out: Annotated[Path, typer.Option(help="Folder for weights, samples, history and grids.")] = Path(f"stages/{model}"),
-        data: Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")] = Path("stages/prepare/mnist.npz"),
+        data: DataOption = Path("stages/prepare/mnist.npz"),
         resume: Annotated[bool, typer.Option("--resume", help="Require a checkpoint of these params and continue it.")] = False,
         fresh: Annotated[bool, typer.Option("--fresh", help="Ignore any checkpoint and start from step 0.")] = False,
     ):
@@ -134,7 +136,7 @@ def run_experiment(
     name: Annotated[str, typer.Argument(help="A key of findings.experiments in the params file.")],
     params: ParamsOption = Path("params.yaml"),
     out: Annotated[Path | None, typer.Option(help="Output folder [default: stages/experiments/NAME].")] = None,
-    data: Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")] = Path("stages/prepare/mnist.npz"),
+    data: DataOption = Path("stages/prepare/mnist.npz"),
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore any checkpoint and start from step 0.")] = False,
 ):
     """Train one experiment behind a finding (findings.experiments.NAME): a GAN or WGAN variant."""
@@ -150,8 +152,8 @@ def run_experiment(
 def evaluate(
     params: ParamsOption = Path("params.yaml"),
     out: Annotated[Path, typer.Option(help="Folder for metrics.json.")] = Path("stages/evaluate"),
-    data: Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")] = Path("stages/prepare/mnist.npz"),
-    classifier: Annotated[Path, typer.Option(help="Feature classifier weights.")] = Path("stages/classifier/classifier.pt"),
+    data: DataOption = Path("stages/prepare/mnist.npz"),
+    classifier: ClassifierOption = Path("stages/classifier/classifier.pt"),
     stages: Annotated[Path, typer.Option(help="Folder holding <model>/samples.npz of ae, vae, gan, wgan.")] = Path("stages"),
 ):
     """Score every model's samples (FID, precision/recall, density/coverage, modes, artifacts) against real digits."""
@@ -169,8 +171,8 @@ def findings(
     params: ParamsOption = Path("params.yaml"),
     out: Annotated[Path, typer.Option(help="Folder for findings.json and evidence.json.")] = Path("stages/findings"),
     stages: Annotated[Path, typer.Option(help="Folder holding the other stages' outputs.")] = Path("stages"),
-    data: Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")] = Path("stages/prepare/mnist.npz"),
-    classifier: Annotated[Path, typer.Option(help="Feature classifier weights.")] = Path("stages/classifier/classifier.pt"),
+    data: DataOption = Path("stages/prepare/mnist.npz"),
+    classifier: ClassifierOption = Path("stages/classifier/classifier.pt"),
 ):
     """Judge each of the note's claims (F1-F7) from the measurements, against findings.thresholds."""
     p = load(params)
@@ -200,7 +202,7 @@ def report(
 def score(
     samples: Annotated[Path, typer.Argument(help="Images to score: .npz with `images` (optional `labels`), a PNG folder or an IDX file.")],
     reference: Annotated[Path, typer.Argument(help="Real images, in any of the same formats.")],
-    classifier: Annotated[Path, typer.Option(help="Feature classifier weights.")] = Path("stages/classifier/classifier.pt"),
+    classifier: ClassifierOption = Path("stages/classifier/classifier.pt"),
     k: Annotated[int, typer.Option(min=1, help="Nearest neighbours for precision/recall/density/coverage.")] = 5,
 ):
     """Every measure of `evaluate` for any image set against a reference, as JSON (compared at equal n)."""
