@@ -108,6 +108,11 @@ class AutoencoderObjective(Objective):
     def generate(self, z: Tensor) -> Tensor:
         return self.model.decode(z)
 
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """Decode the encoder's mean code: what the model keeps of x (samples show what it can invent)."""
+        return self.model.decode(self.model.encode(x)[0])
+
 
 def kl_to_standard_normal(mu: Tensor, logvar: Tensor) -> Tensor:
     """KL(N(mu, sigma^2) || N(0, I)) in closed form, summed over dimensions, averaged over the batch."""

@@ -93,6 +93,13 @@ def test_report_links_only_existing_images(repo):
     assert "## Provenance" in report and "sha256 images" in report
 
 
+def test_training_stages_write_grids_and_reconstructions(repo):
+    for model in ("ae", "vae", "gan", "wgan"):
+        out = repo / "stages" / model
+        assert (out / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", model
+        assert (out / "reconstructions.png").is_file() == (model in ("ae", "vae")), model
+
+
 def test_second_repro_does_nothing(repo):
     again = dvc("repro", cwd=repo)
     assert again.returncode == 0

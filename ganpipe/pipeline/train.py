@@ -2,7 +2,8 @@
 
 Outputs (DESIGN section 3): the nets' state dicts, samples.npz (evaluate.n_samples images from
 fixed codes), history.csv (per-log-step losses and diagnostics), snapshots.npz and grids/ (the
-fixed-noise samples over training), grid.png (the last grid) and train.json (timing).
+fixed-noise samples over training), grid.png (the last grid), train.json (timing) and, for the
+AE and VAE, reconstructions.png (test digits above their reconstructions).
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Pat
         write_npz(out / "snapshots.npz", steps=np.array(steps), images=np.stack([result.snapshots[s] for s in steps]))
         last_grid = out / "grids" / f"step_{steps[-1]:06d}.png"
         write_bytes(out / "grid.png", last_grid.read_bytes())
+        if hasattr(objective, "reconstruct"):
+            write_bytes(out / "reconstructions.png", reconstruction_grid(objective, data_path))
+            run.log_artifact(out / "reconstructions.png")
         timing = {
             "steps": cfg.steps,
             "steps_run": result.steps_run,
@@ -87,6 +91,19 @@ def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Pat
         run.log_metrics({"train_seconds": timing["seconds"], "seconds_per_step": timing["seconds_per_step"]}, cfg.steps)
     checkpoint.unlink(missing_ok=True)
     return timing
+
+
+def reconstruction_grid(objective, data_path: Path, n: int = 32) -> bytes:
+    """PNG: n held-out test digits in the top rows, their reconstructions below."""
+    import torch
+
+    from ganpipe.data import load_split, to_tensor
+    from ganpipe.train import grid_png
+
+    device = next(objective.model.parameters()).device
+    real = to_tensor(load_split(data_path, "test").images[:n]).to(device)
+    objective.model.eval()
+    return grid_png(torch.cat([real, objective.reconstruct(real)]).cpu())
 
 
 def generate_samples(objective, n: int, seed: int, batch: int = 500) -> np.ndarray:
