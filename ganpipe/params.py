@@ -27,14 +27,17 @@ def _odd(k: int) -> int:
     return k
 
 
-OddKernel = Annotated[int, Field(ge=1, le=9), AfterValidator(_odd)]
+OddKernel = Annotated[int, Field(ge=1, le=9, strict=True), AfterValidator(_odd)]
+# YAML has lists, not tuples: the pair itself is checked leniently, its items strictly
+KernelPair = Annotated[tuple[OddKernel, OddKernel], Field(strict=False)]
 Generator = Literal["fc", "conv3", "conv5", "upsample"]
 
 
 class Strict(BaseModel):
-    """Base: unknown keys are errors, objects are immutable once loaded."""
+    """Base: unknown keys are errors, objects are immutable once loaded, and types are not coerced
+    (strict): `steps: true` or `clip: "0.1"` is an error, not 1 or 0.1. An int is still a valid float."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class DataParams(Strict):
@@ -77,7 +80,7 @@ class GANParams(LoopParams):
     generator: Generator = "conv5"
     discriminator: Literal["fc", "conv"] = "fc"
     latent: PositiveInt = 196  # the note's value
-    upsample_kernels: tuple[OddKernel, OddKernel] = (3, 7)
+    upsample_kernels: KernelPair = (3, 7)
     lr_g: PositiveFloat = 2e-4
     lr_d: PositiveFloat = 2e-4
     beta1: Annotated[float, Field(ge=0, lt=1)] = 0.5
@@ -90,7 +93,7 @@ class WGANParams(LoopParams):
     generator: Generator = "conv5"
     critic: Literal["fc", "conv"] = "fc"
     latent: PositiveInt = 196
-    upsample_kernels: tuple[OddKernel, OddKernel] = (3, 7)
+    upsample_kernels: KernelPair = (3, 7)
     constraint: Literal["clip", "gp", "sn"] = "clip"
     clip: PositiveFloat = 0.01
     n_critic: PositiveInt = 5

@@ -1,5 +1,7 @@
 """Bad params stop a command before any work: exit 2, one line naming the key, nothing written."""
 
+import re
+
 import pytest
 import yaml
 
@@ -37,6 +39,23 @@ def test_validation_covers_stage_groups():
         parse_params({"gan": {"upsample_kernels": [3, 4]}})
     with pytest.raises(ParamsError, match=r"unknown key 'gan.lr'"):
         parse_params({"gan": {"lr": 1e-3}})
+
+
+@pytest.mark.parametrize("override,key", [
+    ({"gan": {"steps": True}}, "gan.steps = true"),  # YAML `true` is not 1
+    ({"wgan": {"clip": False}}, "wgan.clip = false"),
+    ({"wgan": {"clip": "0.1"}}, 'wgan.clip = "0.1"'),  # a quoted number is a string
+    ({"gan": {"stop_on_nan": 1}}, "gan.stop_on_nan = 1"),
+    ({"gan": {"upsample_kernels": [3, True]}}, "gan.upsample_kernels.1 = true"),
+])
+def test_types_are_not_coerced(override, key):
+    with pytest.raises(ParamsError, match=re.escape(key)):
+        parse_params(override)
+
+
+def test_ints_are_floats_and_lists_are_kernel_pairs():
+    p = parse_params({"wgan": {"clip": 1, "upsample_kernels": [5, 7]}})  # as `dvc exp run -S wgan.clip=1` writes
+    assert p.wgan.clip == 1.0 and p.wgan.upsample_kernels == (5, 7)
 
 
 def test_missing_or_broken_file(tmp_path):
