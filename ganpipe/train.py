@@ -202,7 +202,8 @@ def fit(
             if bar:
                 bar[0].update(bar[1], completed=step)
             result.steps_run += 1
-            interrupted = stop.raised or (should_stop is not None and should_stop(step))
+            requested = stop.raised or (should_stop is not None and should_stop(step))
+            interrupted = requested and not last  # a run whose last step is done finishes and writes its outputs
             if checkpoint is not None and not last and (step % cfg.checkpoint_every == 0 or interrupted):
                 save_checkpoint(checkpoint, step, digest, objective, batches, result, window)
             if interrupted:

@@ -123,6 +123,14 @@ def test_interrupted_then_resumed_equals_uninterrupted(digits, tmp_path, model):
     assert rest.history == full.history
 
 
+def test_stop_requested_at_the_last_step_finishes_the_run(digits, tmp_path):
+    p = GANParams(**{**TINY, "steps": 4, "checkpoint_every": 100})
+    ckpt = tmp_path / "ckpt.pt"
+    result = fit(build("gan", p), digits, p, seed=0, digest="d", checkpoint=ckpt, should_stop=lambda s: s == 4)
+    assert result.steps_run == 4 and result.history[-1]["step"] == 4 and 4 in result.snapshots
+    assert not ckpt.exists()  # no interrupt checkpoint: nothing is left to resume
+
+
 def test_checkpoint_of_other_params_is_refused(digits, tmp_path):
     from ganpipe.files import InputError
 
