@@ -41,7 +41,7 @@ def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Pat
     from ganpipe.objectives import build
     from ganpipe.runtime import setup_torch
     from ganpipe.tracking import stage_run
-    from ganpipe.train import fit, history_csv
+    from ganpipe.train import fit, grid_png, history_csv
 
     device = setup_torch(params.seed, params.device)
     if device.type != "cpu":  # (a default-device mode costs ~7% per step on the CPU, so only when needed)
@@ -69,6 +69,10 @@ def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Pat
 
         for name, net in objective.nets.items():
             save_torch(out / NET_FILES[name], {k: v.cpu() for k, v in net.state_dict().items()})
+        for step, images in sorted(result.snapshots.items()):
+            # grids drawn before an interrupt are gone if DVC has cleared the folder since: redraw them
+            if not (out / "grids" / f"step_{step:06d}.png").exists():
+                on_grid(grid_png(to_tensor(images[:64])), step)
         samples = generate_samples(objective, params.evaluate.n_samples, params.seed)
         write_npz(out / "samples.npz", images=samples)
         write_text(out / "history.csv", history_csv(result.history))
