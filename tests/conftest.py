@@ -14,6 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_T10K = ROOT.parent / "shared" / "data" / "mnist-t10k"
+GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]  # commits in scratch repos
 
 
 def deep_update(base: dict, overrides: dict) -> dict:
@@ -71,8 +72,24 @@ def copy_project(dst: Path) -> Path:
             continue
         (dst / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst / rel)
-    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
-    subprocess.run([*git, "init", "-q", "-b", "main"], cwd=dst, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=dst, check=True)
-    subprocess.run([*git, "commit", "-qm", "copy"], cwd=dst, check=True)
+    subprocess.run([*GIT, "init", "-q", "-b", "main"], cwd=dst, check=True)
+    subprocess.run([*GIT, "add", "-A"], cwd=dst, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "copy"], cwd=dst, check=True)
     return dst
+
+
+def tiny_project(dst: Path, tiny: dict) -> Path:
+    """`copy_project` with params.yaml shrunk by `tiny`, committed. Its findings experiments, when
+    given, replace the project's instead of merging into them."""
+    copy_project(dst)
+    params = deep_update(yaml.safe_load((dst / "params.yaml").read_text()), tiny)
+    if "experiments" in tiny.get("findings", {}):
+        params["findings"]["experiments"] = tiny["findings"]["experiments"]
+    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run([*GIT, "commit", "-qam", "tiny"], cwd=dst, check=True)
+    return dst
+
+
+def dvc(*args: str, cwd: Path, timeout: float = 1200) -> subprocess.CompletedProcess:
+    """Run the real `dvc` CLI in `cwd`; return the CompletedProcess."""
+    return subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)

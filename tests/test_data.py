@@ -1,7 +1,6 @@
 """The IDX reader on the real MNIST test set and on broken copies; sources; the seeded split."""
 
 import gzip
-import shutil
 
 import numpy as np
 import pytest

@@ -6,13 +6,9 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import copy_project, deep_update
+from conftest import copy_project, deep_update, dvc
 
 pytestmark = pytest.mark.slow
-
-
-def dvc(*args, cwd):
-    return subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import run_cli
-from ganpipe.classifier import FeatureClassifier, load_classifier, train_classifier
+from ganpipe.classifier import load_classifier, train_classifier
 from ganpipe.data import prepare, read_idx
 from ganpipe.evaluation import Reference
 from ganpipe.files import InputError, save_torch, write_npz

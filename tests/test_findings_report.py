@@ -4,12 +4,10 @@ then the findings' verdicts, the report and its images, and `dvc repro` again do
 import json
 import re
 import shutil
-import subprocess
 
 import pytest
-import yaml
 
-from conftest import copy_project, deep_update
+from conftest import dvc, tiny_project
 from ganpipe.findings import JUDGES
 from ganpipe.params import parse_params
 
@@ -39,22 +37,11 @@ TINY = {
 }
 
 
-def dvc(*args, cwd):
-    return subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, timeout=1200)
-
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     if shutil.which("dvc") is None:
         pytest.skip("dvc is not installed")
-    repo = tmp_path_factory.mktemp("e2e") / "repo"
-    repo.mkdir()
-    copy_project(repo)
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params = deep_update(params, TINY)
-    params["findings"]["experiments"] = TINY["findings"]["experiments"]  # replace, not merge
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    subprocess.run(["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qam", "tiny"], cwd=repo, check=True)
+    repo = tiny_project(tmp_path_factory.mktemp("e2e") / "repo", TINY)
     result = dvc("repro", cwd=repo)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return repo

@@ -30,7 +30,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, copy_project, deep_update, run_cli
+from conftest import GIT, ROOT, dvc, run_cli, tiny_project
 from ganpipe.params import GANExperiment, Params, ParamsError, WGANExperiment, load_params, parse_params
 
 PROJECT = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -419,10 +419,6 @@ def test_interrupted_stage_keeps_its_checkpoint_and_resumes_to_the_same_weights(
 CLIPS = ("0.005", "0.02", "0.05")
 
 
-def dvc(*args, cwd, timeout=900):
-    return subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
 @pytest.fixture(scope="module")
 def queued(tmp_path_factory):
     """A tiny project after `dvc repro evaluate`, then three clip values queued and run two at a time."""
@@ -430,18 +426,11 @@ def queued(tmp_path_factory):
         pytest.skip("dvc is not installed")
     from test_findings_report import TINY
 
-    repo = tmp_path_factory.mktemp("queue") / "repo"
-    repo.mkdir()
-    copy_project(repo)
-    params = deep_update(yaml.safe_load((repo / "params.yaml").read_text()), TINY)
-    params["findings"]["experiments"] = TINY["findings"]["experiments"]
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
-    subprocess.run([*git, "commit", "-qam", "tiny"], cwd=repo, check=True)
+    repo = tiny_project(tmp_path_factory.mktemp("queue") / "repo", TINY)
     first = dvc("repro", "evaluate", cwd=repo)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "baseline"], cwd=repo, check=True)
+    subprocess.run([*GIT, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "baseline"], cwd=repo, check=True)
 
     for clip in CLIPS:
         q = dvc("exp", "run", "--queue", "-n", f"clip-{clip}", "-S", f"wgan.clip={clip}", "evaluate", cwd=repo)
