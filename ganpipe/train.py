@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from ganpipe.data import to_uint8
-from ganpipe.files import InputError, load_torch, save_torch, write_bytes, write_npz, write_text
+from ganpipe.files import InputError, load_torch, save_torch
 from ganpipe.objectives import Objective
 from ganpipe.params import LoopParams
 

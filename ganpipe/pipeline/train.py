@@ -8,7 +8,6 @@ AE and VAE, reconstructions.png (test digits above their reconstructions).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
