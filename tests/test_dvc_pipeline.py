@@ -1,7 +1,6 @@
 """End to end: a real `dvc repro` in a fresh copy of the project, then again doing nothing."""
 
 import shutil
-import subprocess
 
 import pytest
 import yaml
