@@ -43,6 +43,20 @@ def frozen(net: nn.Module):
         net.requires_grad_(True)
 
 
+@contextmanager
+def unchanged_buffers(net: nn.Module):
+    """Restore `net`'s buffers on exit. A training-mode forward updates batch norm's running
+    statistics; a measurement must not, or the grids (drawn in eval mode from those statistics)
+    would depend on how often diagnostics ran."""
+    saved = [b.clone() for b in net.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, s in zip(net.buffers(), saved):
+                b.copy_(s)
+
+
 def both(net: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
     """net(real), net(fake) in one batched call: one larger matmul per layer runs nearer the CPU's
     peak than two small ones. Exact only for nets without batch statistics, as both D and critic are."""
@@ -175,12 +189,16 @@ class GANObjective(Objective):
 
     def diagnose(self) -> dict[str, float]:
         """Norm of the generator's gradient under both losses on the probe codes: the saturating
-        loss's gradient vanishes when D rejects the fakes confidently (claim F2)."""
+        loss's gradient vanishes when D rejects the fakes confidently (claim F2). One forward
+        serves both losses; G's batch-norm statistics are left as they were."""
         out = {}
-        for kind in ("saturating", "nonsaturating"):
-            loss = self.generator_loss(self.D(self.G(self.probe_z)), kind)
-            grads = torch.autograd.grad(loss, list(self.G.parameters()))
-            out[f"g_grad_norm_{kind}"] = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
+        params = list(self.G.parameters())
+        with frozen(self.D), unchanged_buffers(self.G):
+            logits = self.D(self.G(self.probe_z))
+            for kind in ("saturating", "nonsaturating"):
+                loss = self.generator_loss(logits, kind)
+                grads = torch.autograd.grad(loss, params, retain_graph=kind == "saturating")
+                out[f"g_grad_norm_{kind}"] = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
         return out
 
     @torch.no_grad()

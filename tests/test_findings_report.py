@@ -101,3 +101,16 @@ def test_changed_clip_reruns_only_the_wgan_branch(repo):
     assert "clip = 0.1" in (repo / "reports" / "report.md").read_text()
     shown = dvc("exp", "show", "--csv", cwd=repo)
     assert shown.returncode == 0 and "wgan.clip" in shown.stdout
+
+
+def test_final_values_average_the_last_50_steps_whatever_log_every_is():
+    """A run's "final" loss covers the same training steps at any logging resolution."""
+    import numpy as np
+
+    from ganpipe.pipeline.findings import Run
+
+    every10, every25 = Run.__new__(Run), Run.__new__(Run)
+    every10.history = {"step": np.arange(10, 601, 10), "d_loss": np.arange(10, 601, 10) / 10.0}
+    every25.history = {"step": np.arange(25, 601, 25), "d_loss": np.arange(25, 601, 25) / 10.0}
+    assert every10.final("d_loss") == pytest.approx(np.mean([56, 57, 58, 59, 60]))  # steps 560..600
+    assert every25.final("d_loss") == pytest.approx(np.mean([57.5, 60]))  # steps 575, 600

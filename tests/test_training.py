@@ -51,6 +51,24 @@ def test_every_gan_variant_trains(digits, generator, discriminator):
     assert sorted(result.snapshots) == [3, 6] and result.snapshots[6].shape == (64, 28, 28)
 
 
+def test_diagnose_measures_both_losses_without_touching_the_nets(digits):
+    """One forward serves both gradient norms (each equal to its own forward and backward), and
+    neither G's batch-norm statistics nor any weight or gradient change: the diagnostics every
+    log_every steps must not alter what they measure."""
+    objective = build("gan", GANParams(generator="fc", **TINY), seed=0)
+    objective.set_probe(digits[:16], torch.randn(16, objective.latent))
+    state = {k: v.clone() for net in objective.nets.values() for k, v in net.state_dict().items()}
+    out = objective.diagnose()
+    after = {k: v for net in objective.nets.values() for k, v in net.state_dict().items()}
+    assert all(torch.equal(state[k], after[k]) for k in state)
+    assert all(p.grad is None for net in objective.nets.values() for p in net.parameters())
+    for kind in ("saturating", "nonsaturating"):
+        loss = objective.generator_loss(objective.D(objective.G(objective.probe_z)), kind)
+        grads = torch.autograd.grad(loss, list(objective.G.parameters()))
+        expected = torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])).item()
+        assert out[f"g_grad_norm_{kind}"] == pytest.approx(expected, rel=1e-5)
+
+
 def test_critic_weights_stay_clipped_after_every_critic_step(digits):
     p = WGANParams(clip=0.005, n_critic=3, **TINY)
     objective = build("wgan", p)

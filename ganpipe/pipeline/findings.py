@@ -27,7 +27,7 @@ from ganpipe.tracking import stage_run
 ROLES = {"F1": "f1_strong_d", "F4": "f4_fc", "F4b": "f4_conv3", "F4c": "f4_conv5", "F5": "f5_upsample"}
 SWEEP_PREFIX = "f3_clip"
 PAPER_CLIP = 0.01
-TAIL = 5  # "final" losses: mean of the last TAIL history rows
+TAIL_STEPS = 50  # "final" losses: mean over the last TAIL_STEPS training steps, whatever log_every is
 
 
 def check_experiments(params: Params) -> list[str]:
@@ -66,7 +66,11 @@ class Run:
         self.timing = json.loads((folder / "train.json").read_text())
 
     def final(self, key: str) -> float:
-        return float(np.mean(self.history[key][-TAIL:]))
+        """Mean of `key` over the history rows of the last TAIL_STEPS steps (each row is the mean
+        of its log_every steps; at least the last row)."""
+        steps = self.history["step"]
+        tail = steps > steps[-1] - TAIL_STEPS
+        return float(np.mean(self.history[key][tail]))
 
 
 def snapshot_series(run: Run, clf: FeatureClassifier, real_feats: np.ndarray) -> dict[str, list]:
