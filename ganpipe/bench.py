@@ -9,7 +9,8 @@ Measured for each default GAN architecture (ARCHITECTURES), in one process:
    print every iteration). Same nets, data, batch size, optimizer settings, thread count and
    number of timed steps; the same number of warm-up steps is run first and left out of both.
 2. Achieved GFLOP/s of the project loop: FLOPs of one training step (FlopCounterMode) divided by
-   the measured seconds per step, as a share of this machine's measured float32 GEMM rate.
+   the measured seconds per step, as a share of this machine's measured float32 GEMM rate. And
+   the ceiling: the same step's matmuls and convolutions replayed alone, at their exact shapes.
 3. The allocator: the project loop in two fresh processes, with `runtime.keep_freed_memory` and
    with glibc's default (GANPIPE_DEFAULT_MALLOC=1), reporting images/s, minor page faults per step
    (getrusage, read inside the process) and the worst step, where stalls show.
@@ -151,6 +152,52 @@ def sgemm_gflops(n: int = SGEMM_SIZE, repeats: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
+# The kernels FlopCounterMode counts: matmuls and convolutions, forward and backward
+_COUNTED_OPS = ("aten.mm.default", "aten.addmm.default", "aten.bmm.default", "aten.convolution.default",
+                "aten.convolution_backward.default")
+
+
+def record_counted_ops(fn: Callable[[], object]) -> list[tuple]:
+    """The matmul and convolution calls of one `fn()`, in order, as (op, args) with every tensor
+    argument replaced by a fresh random tensor of the same shape, strides and dtype."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    calls: list[tuple] = []
+
+    def clone(x):
+        if isinstance(x, torch.Tensor):
+            return torch.empty_strided(x.shape, x.stride(), dtype=x.dtype).normal_()
+        if isinstance(x, (list, tuple)):
+            return type(x)(clone(v) for v in x)
+        return x
+
+    class Recorder(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if str(func) in _COUNTED_OPS:
+                calls.append((func, clone(args), clone(kwargs or {})))
+            return func(*args, **(kwargs or {}))
+
+    with Recorder():
+        fn()
+    return calls
+
+
+def counted_ops_seconds(calls: list[tuple], repeats: int = 20) -> float:
+    """Seconds per step of the recorded matmuls and convolutions alone, replayed back to back (best
+    of `repeats` after one untimed pass): the part of a step no loop around it can make faster."""
+    def replay():
+        for func, args, kwargs in calls:
+            func(*args, **kwargs)
+
+    replay()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        replay()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 # ---------------------------------------------------------------------------------------------
 # The project's loop
 
@@ -179,13 +226,17 @@ def run_project_loop(arch: str, data: torch.Tensor, steps: int, warmup: int, bat
     return clock, objective.nets
 
 
-def project_step_flops(arch: str, data: torch.Tensor, batch_size: int, seed: int = 0) -> int:
-    """FLOPs of one `GANObjective.step` (d_steps = 1), on fresh nets."""
+def project_step_kernels(arch: str, data: torch.Tensor, batch_size: int, seed: int = 0) -> dict:
+    """FLOPs of one `GANObjective.step` (d_steps = 1), on fresh nets, and the seconds its matmuls
+    and convolutions take when replayed alone: the kernels' own rate, a ceiling for the loop's."""
     from ganpipe.train import Batches
 
     objective = build("gan", gan_params(arch, 1, batch_size), seed=seed)
     batches = Batches(data, batch_size, seed)
-    return count_flops(lambda: objective.step(batches))
+    objective.step(batches)  # Adam's state exists from here on, as in every later step
+    flops = count_flops(lambda: objective.step(batches))
+    seconds = counted_ops_seconds(record_counted_ops(lambda: objective.step(batches)))
+    return {"flops_per_step": flops, "kernel_ms_per_step": 1000 * seconds, "kernel_gflops": flops / seconds / 1e9}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,15 +431,20 @@ def bench_architecture(arch: str, data: torch.Tensor, images: np.ndarray, cfg: B
     reference's DataLoader and print), so this is the rate a run achieves, not a kernel's rate."""
     project_clock, _ = run_project_loop(arch, data, cfg.steps, cfg.warmup, cfg.batch_size, cfg.seed)
     reference_clock, _ = run_reference_loop(arch, images, cfg.steps, cfg.warmup, cfg.batch_size, cfg.seed)
+    kernels = project_step_kernels(arch, data, cfg.batch_size, cfg.seed)
     out = {"generator": ARCHITECTURES[arch][0], "discriminator": ARCHITECTURES[arch][1]}
     for name, clock, flops in (
-        ("project", project_clock, project_step_flops(arch, data, cfg.batch_size, cfg.seed)),
+        ("project", project_clock, kernels["flops_per_step"]),
         ("reference", reference_clock, reference_step_flops(arch, images, cfg.batch_size, cfg.seed)),
     ):
         summary = clock.summary(cfg.warmup, cfg.batch_size)
         gflops = flops / (summary["ms_per_step"] / 1000) / 1e9
         out[name] = {**summary, "flops_per_step": flops, "gflops": gflops, "peak_share": gflops / peak}
     out["speedup"] = out["project"]["images_per_s"] / out["reference"]["images_per_s"]
+    # the project step's matmuls and convolutions alone: their rate bounds the loop's peak share
+    out["kernels"] = {"ms_per_step": kernels["kernel_ms_per_step"], "gflops": kernels["kernel_gflops"],
+                      "peak_share": kernels["kernel_gflops"] / peak,
+                      "step_share": kernels["kernel_ms_per_step"] / out["project"]["ms_per_step"]}
     return out
 
 
@@ -491,6 +547,10 @@ def format_table(result: dict) -> str:
                          f"{s['gflops']:8.1f} {s['peak_share']:7.1%}")
             label = ""
         lines.append(f"{'':22s} {'ratio':10s} {r['speedup']:8.2f}x")
+        k = r["kernels"]
+        lines.append(f"{'':22s} {'kernels':10s} {'':9s} {k['ms_per_step']:8.1f} {'':9s} {'':9s} {'':10s} "
+                     f"{k['gflops']:8.1f} {k['peak_share']:7.1%}   (the step's matmuls/convs alone: "
+                     f"{k['step_share']:.0%} of its time)")
     if any("allocator" in r for r in result["architectures"].values()):
         lines += ["", "allocator: the project loop in a fresh process each (keep_freed = ganpipe's mallopt, "
                       "default = GANPIPE_DEFAULT_MALLOC=1)",

@@ -147,7 +147,7 @@ def test_flops_per_step_of_the_mlp_gan_match_a_hand_count(images):
     weight_grads = mm_flops(G_FC) + 2 * mm_flops(D_FC)
     input_grads = (mm_flops(G_FC) - mm_flops(G_FC[:1])) + 2 * (mm_flops(D_FC) - mm_flops(D_FC[:1])) + mm_flops(D_FC)
     expected = forward + weight_grads + input_grads
-    counted = bench.project_step_flops("mlp", to_tensor(images), B)
+    counted = bench.project_step_kernels("mlp", to_tensor(images), B)["flops_per_step"]
     assert counted == pytest.approx(expected, rel=0.01)
     assert counted < 0.9 * 3 * forward  # the missing gradients, as above
 
@@ -160,11 +160,33 @@ def test_flops_per_step_of_the_mlp_gan_match_a_hand_count(images):
 def test_conv5_flops_include_the_conv_head(images):
     from ganpipe.data import to_tensor
 
-    mlp, conv5 = (bench.project_step_flops(a, to_tensor(images), B) for a in ("mlp", "conv5"))
+    mlp, conv5 = (bench.project_step_kernels(a, to_tensor(images), B)["flops_per_step"] for a in ("mlp", "conv5"))
     # conv5's trunk ends in 2 x 784 outputs instead of 784: one more 1024 x 784 matmul, 3 passes (fwd,
     # weight grad, input grad); its 5x5 conv (2 -> 1 channels on 28x28) adds 3 x 2*B*784*2*25
     extra = 3 * mm_flops([(1024, 784)]) + 3 * 2 * B * 784 * 2 * 25
     assert conv5 - mlp == pytest.approx(extra, rel=0.01)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv5"])
+def test_the_kernel_replay_holds_every_counted_flop_of_a_step(images, arch):
+    """The 'kernels' ceiling replays exactly the matmuls and convolutions the FLOP count counts,
+    at their shapes and layouts (channels-last included): nothing left out makes it look faster."""
+    from ganpipe.data import to_tensor
+    from ganpipe.objectives import build
+    from ganpipe.train import Batches
+
+    data = to_tensor(images)
+    objective = build("gan", bench.gan_params(arch, 1, B), seed=0)
+    batches = Batches(data, B, 0)
+    objective.step(batches)
+    calls = bench.record_counted_ops(lambda: objective.step(batches))
+    replayed = bench.count_flops(lambda: [func(*args, **kwargs) for func, args, kwargs in calls])
+    assert replayed == bench.count_flops(lambda: objective.step(batches)) > 0
+    if arch == "conv5":
+        layouts = [a[0].is_contiguous(memory_format=torch.channels_last) for f, a, _ in calls
+                   if str(f) == "aten.convolution.default"]
+        assert layouts and all(layouts)
+    assert bench.counted_ops_seconds(calls, repeats=2) > 0
 
 
 def test_step_clock_summary():
