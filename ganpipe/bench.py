@@ -8,12 +8,16 @@ Measured for each default GAN architecture (ARCHITECTURES), in one process:
    DataLoader, the textbook step inline with a second G forward for the G update, `.item()` and a
    print every iteration). Same nets, data, batch size, optimizer settings, thread count and
    number of timed steps; the same number of warm-up steps is run first and left out of both.
+   The two loops take turns, a round of each at a time (`rounds`), because this kind of VM
+   changes speed by up to 50% from one minute to the next: back to back, one loop could get the
+   fast minute and the other the slow one, and the ratio would measure the VM.
 2. Achieved GFLOP/s of the project loop: FLOPs of one training step (FlopCounterMode) divided by
    the measured seconds per step, as a share of this machine's measured float32 GEMM rate. And
    the ceiling: the same step's matmuls and convolutions replayed alone, at their exact shapes.
-3. The allocator: the project loop in two fresh processes, with `runtime.keep_freed_memory` and
-   with glibc's default (GANPIPE_DEFAULT_MALLOC=1), reporting images/s, minor page faults per step
-   (getrusage, read inside the process) and the worst step, where stalls show.
+3. The allocator: the project loop in fresh processes, with `runtime.keep_freed_memory` and
+   with glibc's default (GANPIPE_DEFAULT_MALLOC=1), taking turns in the same rounds, reporting
+   images/s, minor page faults per step (getrusage, read inside the process) and the worst step,
+   where stalls show.
 4. Evaluate-style scoring: `evaluation.Reference(...)` and `.score` at n vs n (10k vs 10k).
 
 Timings depend on the machine and on what else runs on it, so the load average before and after
@@ -54,8 +58,9 @@ SGEMM_SIZE = 2048
 
 @dataclass
 class BenchConfig:
-    steps: int = 300
-    warmup: int = 20
+    steps: int = 300  # timed steps per loop, split over the rounds
+    warmup: int = 20  # untimed steps at the start of every round
+    rounds: int = 5  # turns each loop takes (fresh nets each round)
     batch_size: int = 64
     archs: tuple[str, ...] = tuple(ARCHITECTURES)
     data: Path | None = None  # None: DEFAULT_DATA if it exists, else the bundled digits
@@ -111,21 +116,31 @@ class StepClock:
     def summary(self, warmup: int, batch_size: int) -> dict[str, float]:
         """Throughput over the steps after the warm-up; the worst single step shows stalls that a
         mean hides (an allocator handing memory back, another process taking the cores)."""
-        times, faults = np.array(self.times[warmup:]), np.array(self.faults[warmup:])
-        steps = len(times) - 1
-        if steps < 1:
-            raise ValueError("no timed steps: steps must be at least 1")
-        seconds = times[-1] - times[0]
-        per_step = np.diff(times)
-        return {
-            "steps": steps,
-            "seconds": seconds,
-            "images_per_s": steps * batch_size / seconds,
-            "ms_per_step": 1000 * seconds / steps,
-            "median_ms_per_step": 1000 * float(np.median(per_step)),
-            "worst_step_ms": 1000 * float(per_step.max()),
-            "minor_faults_per_step": float(faults[-1] - faults[0]) / steps,
-        }
+        return summarize([self], warmup, batch_size)
+
+
+def summarize(clocks: list[StepClock], warmup: int, batch_size: int) -> dict[str, float]:
+    """`StepClock.summary` over several rounds: the steps after each round's warm-up, pooled."""
+    per_step = np.concatenate([np.diff(c.times[warmup:]) for c in clocks])
+    faults = sum(c.faults[-1] - c.faults[warmup] for c in clocks if len(c.faults) > warmup)
+    steps, seconds = len(per_step), float(per_step.sum())
+    if steps < 1:
+        raise ValueError("no timed steps: steps must be at least 1")
+    return {
+        "steps": steps,
+        "seconds": seconds,
+        "images_per_s": steps * batch_size / seconds,
+        "ms_per_step": 1000 * seconds / steps,
+        "median_ms_per_step": 1000 * float(np.median(per_step)),
+        "worst_step_ms": 1000 * float(per_step.max()),
+        "minor_faults_per_step": float(faults) / steps,
+    }
+
+
+def round_sizes(steps: int, rounds: int) -> list[int]:
+    """`steps` split into `rounds` nearly equal parts (fewer rounds when steps < rounds)."""
+    rounds = max(1, min(rounds, steps))
+    return [steps // rounds + (i < steps % rounds) for i in range(rounds)]
 
 
 def count_flops(fn: Callable[[], object]) -> int:
@@ -362,17 +377,16 @@ def allocator_worker() -> None:
     torch.set_num_threads(spec["threads"])
     data = to_tensor(load_images(spec["data"]))
     clock, _ = run_project_loop(spec["arch"], data, spec["steps"], spec["warmup"], spec["batch_size"], spec["seed"])
-    out = clock.summary(spec["warmup"], spec["batch_size"])
-    out["mallopt_applied"] = applied
-    out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(out))
+    print(json.dumps({"times": clock.times, "faults": clock.faults, "mallopt_applied": applied,
+                      "max_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def run_allocator_worker(arch: str, default_malloc: bool, source: str, cfg: BenchConfig, threads: int) -> dict:
+def run_allocator_worker(arch: str, default_malloc: bool, source: str, steps: int, cfg: BenchConfig,
+                         threads: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in _GLIBC_TUNING and k != "GANPIPE_DEFAULT_MALLOC"}
     if default_malloc:
         env["GANPIPE_DEFAULT_MALLOC"] = "1"
-    spec = {"arch": arch, "data": source, "steps": cfg.steps, "warmup": cfg.warmup, "batch_size": cfg.batch_size,
+    spec = {"arch": arch, "data": source, "steps": steps, "warmup": cfg.warmup, "batch_size": cfg.batch_size,
             "seed": cfg.seed, "threads": threads}
     proc = subprocess.run([sys.executable, "-c", _WORKER, json.dumps(spec)], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -383,10 +397,19 @@ def run_allocator_worker(arch: str, default_malloc: bool, source: str, cfg: Benc
 
 def compare_allocator(arch: str, source: str, cfg: BenchConfig, threads: int) -> dict:
     """images/s, faults per step and worst step of the project loop, with ganpipe's mallopt
-    ('keep_freed') and with glibc's default ('default'); speedup = keep_freed / default."""
-    tuned = run_allocator_worker(arch, False, source, cfg, threads)
-    default = run_allocator_worker(arch, True, source, cfg, threads)
-    return {"keep_freed": tuned, "default": default, "speedup": tuned["images_per_s"] / default["images_per_s"]}
+    ('keep_freed') and with glibc's default ('default'), a fresh process for each in every
+    round, the two taking turns; speedup = keep_freed / default."""
+    runs: dict[str, list[dict]] = {"keep_freed": [], "default": []}
+    for steps in round_sizes(cfg.steps, cfg.rounds):
+        for name in runs:
+            runs[name].append(run_allocator_worker(arch, name == "default", source, steps, cfg, threads))
+    out = {}
+    for name, worker_runs in runs.items():
+        clocks = [StepClock(times=r["times"], faults=r["faults"]) for r in worker_runs]
+        out[name] = {**summarize(clocks, cfg.warmup, cfg.batch_size),
+                     "mallopt_applied": all(r["mallopt_applied"] for r in worker_runs),
+                     "max_rss_mib": max(r["max_rss_mib"] for r in worker_runs)}
+    return {**out, "speedup": out["keep_freed"]["images_per_s"] / out["default"]["images_per_s"]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,18 +452,21 @@ def bench_architecture(arch: str, data: torch.Tensor, images: np.ndarray, cfg: B
     GFLOP/s = FLOPs of one training step / mean wall time of a loop step. The wall time includes
     what each loop does besides the step (the project's history rows, diagnostics and grids; the
     reference's DataLoader and print), so this is the rate a run achieves, not a kernel's rate."""
-    project_clock, _ = run_project_loop(arch, data, cfg.steps, cfg.warmup, cfg.batch_size, cfg.seed)
-    reference_clock, _ = run_reference_loop(arch, images, cfg.steps, cfg.warmup, cfg.batch_size, cfg.seed)
+    clocks: dict[str, list[StepClock]] = {"project": [], "reference": []}
+    for steps in round_sizes(cfg.steps, cfg.rounds):  # the loops take turns (see the module docstring)
+        clocks["project"].append(run_project_loop(arch, data, steps, cfg.warmup, cfg.batch_size, cfg.seed)[0])
+        clocks["reference"].append(run_reference_loop(arch, images, steps, cfg.warmup, cfg.batch_size, cfg.seed)[0])
     kernels = project_step_kernels(arch, data, cfg.batch_size, cfg.seed)
     out = {"generator": ARCHITECTURES[arch][0], "discriminator": ARCHITECTURES[arch][1]}
-    for name, clock, flops in (
-        ("project", project_clock, kernels["flops_per_step"]),
-        ("reference", reference_clock, reference_step_flops(arch, images, cfg.batch_size, cfg.seed)),
-    ):
-        summary = clock.summary(cfg.warmup, cfg.batch_size)
+    for name, flops in (("project", kernels["flops_per_step"]),
+                        ("reference", reference_step_flops(arch, images, cfg.batch_size, cfg.seed))):
+        summary = summarize(clocks[name], cfg.warmup, cfg.batch_size)
         gflops = flops / (summary["ms_per_step"] / 1000) / 1e9
         out[name] = {**summary, "flops_per_step": flops, "gflops": gflops, "peak_share": gflops / peak}
     out["speedup"] = out["project"]["images_per_s"] / out["reference"]["images_per_s"]
+    # each round's ratio on its own: their spread shows how much the VM moved during the bench
+    out["round_speedups"] = [summarize([r], cfg.warmup, 1)["seconds"] / summarize([p], cfg.warmup, 1)["seconds"]
+                             for p, r in zip(clocks["project"], clocks["reference"])]
     # the project step's matmuls and convolutions alone: their rate bounds the loop's peak share
     out["kernels"] = {"ms_per_step": kernels["kernel_ms_per_step"], "gflops": kernels["kernel_gflops"],
                       "peak_share": kernels["kernel_gflops"] / peak,
@@ -483,7 +509,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     source = resolve_data(cfg.data)
     images = load_images(source)
     data = to_tensor(images)
-    result["config"] = {"steps": cfg.steps, "warmup": cfg.warmup, "batch_size": cfg.batch_size,
+    result["config"] = {"steps": cfg.steps, "warmup": cfg.warmup, "rounds": cfg.rounds, "batch_size": cfg.batch_size,
                         "data": source, "n_images": len(images), "mallopt_in_process": mallopt}
 
     say(f"sgemm peak ({cfg.sgemm_size}x{cfg.sgemm_size} float32)")
@@ -492,7 +518,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
 
     result["architectures"] = {}
     for arch in cfg.archs:
-        say(f"{arch}: project loop and reference loop, {cfg.warmup} + {cfg.steps} steps each")
+        say(f"{arch}: project loop and reference loop, {cfg.steps} steps each in {cfg.rounds} alternating rounds")
         result["architectures"][arch] = bench_architecture(arch, data, images, cfg, peak)
         if cfg.allocator:
             say(f"{arch}: allocator, two fresh processes")
@@ -532,7 +558,7 @@ def format_table(result: dict) -> str:
         + "".join(f", {k}={v}" for k, v in m.get("env", {}).items()),
         f"load average (1/5/15 min) before {_load(m['load_before'])}, after {_load(m.get('load_after'))}",
         f"data {c['data']} ({c['n_images']} digits); batch {c['batch_size']}; "
-        f"{c['steps']} timed steps after {c['warmup']} warm-up steps per loop",
+        f"{c['steps']} timed steps per loop in {c['rounds']} alternating rounds, each after {c['warmup']} warm-up steps",
         f"sgemm peak ({result['sgemm']['size']}^2 float32 mm, best of 5): {peak:.1f} GFLOP/s",
         "",
         f"{'training':22s} {'loop':10s} {'images/s':>9s} {'ms/step':>8s} {'median ms':>9s} {'worst ms':>9s} "
@@ -546,7 +572,8 @@ def format_table(result: dict) -> str:
                          f"{s['median_ms_per_step']:9.1f} {s['worst_step_ms']:9.1f} {s['flops_per_step'] / 1e9:10.3f} "
                          f"{s['gflops']:8.1f} {s['peak_share']:7.1%}")
             label = ""
-        lines.append(f"{'':22s} {'ratio':10s} {r['speedup']:8.2f}x")
+        rounds = r["round_speedups"]
+        lines.append(f"{'':22s} {'ratio':10s} {r['speedup']:8.2f}x   (rounds: {min(rounds):.2f}x-{max(rounds):.2f}x)")
         k = r["kernels"]
         lines.append(f"{'':22s} {'kernels':10s} {'':9s} {k['ms_per_step']:8.1f} {'':9s} {'':9s} {'':10s} "
                      f"{k['gflops']:8.1f} {k['peak_share']:7.1%}   (the step's matmuls/convs alone: "

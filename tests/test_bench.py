@@ -59,19 +59,20 @@ def test_cli_writes_the_table_and_a_json_of_positive_finite_numbers(tmp_path, di
     sgemm = bench.sgemm_gflops
     monkeypatch.setattr(bench, "sgemm_gflops", lambda n, repeats=5: sgemm(256, repeats))  # seconds at 2048
     out = tmp_path / "bench" / "bench.json"
-    res = CliRunner().invoke(app, ["bench", "--steps", "3", "--warmup", "1", "--batch-size", str(B), "--eval-n", "64",
-                                   "--data", str(digits_npz), "--out", str(out), "--no-allocator", "--threads", "1"])
+    res = CliRunner().invoke(app, ["bench", "--steps", "3", "--warmup", "1", "--rounds", "2", "--batch-size", str(B),
+                                   "--eval-n", "64", "--data", str(digits_npz), "--out", str(out), "--no-allocator",
+                                   "--threads", "1"])
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
-    assert result["config"] == {"steps": 3, "warmup": 1, "batch_size": B, "data": str(digits_npz), "n_images": 500,
-                                "mallopt_in_process": result["config"]["mallopt_in_process"]}
+    assert result["config"] == {"steps": 3, "warmup": 1, "rounds": 2, "batch_size": B, "data": str(digits_npz),
+                                "n_images": 500, "mallopt_in_process": result["config"]["mallopt_in_process"]}
     assert set(result["architectures"]) == {"mlp", "conv5"}
     for arch in result["architectures"].values():
         for loop in ("project", "reference"):
             assert {"images_per_s", "ms_per_step", "worst_step_ms", "minor_faults_per_step", "flops_per_step",
                     "gflops", "peak_share"} <= set(arch[loop])
             assert arch[loop]["steps"] == 3
-        assert arch["speedup"] > 0
+        assert arch["speedup"] > 0 and len(arch["round_speedups"]) == 2
     assert result["evaluate"]["n"] == 64 and result["evaluate"]["total_s"] > 0
     assert result["sgemm"]["gflops"] > 0
     for path, value in numbers(result):
@@ -89,7 +90,7 @@ def test_cli_refuses_an_unknown_architecture(tmp_path):
 
 
 def test_allocator_runs_the_loop_in_two_processes_one_with_glibc_default(images, digits_npz):
-    cfg = bench.BenchConfig(steps=2, warmup=1, batch_size=B)
+    cfg = bench.BenchConfig(steps=2, warmup=1, rounds=2, batch_size=B)  # two rounds of one step each
     result = bench.compare_allocator("mlp", str(digits_npz), cfg, threads=1)
     assert result["keep_freed"]["mallopt_applied"] is True
     assert result["default"]["mallopt_applied"] is False  # GANPIPE_DEFAULT_MALLOC reached the subprocess
@@ -187,6 +188,18 @@ def test_the_kernel_replay_holds_every_counted_flop_of_a_step(images, arch):
                    if str(f) == "aten.convolution.default"]
         assert layouts and all(layouts)
     assert bench.counted_ops_seconds(calls, repeats=2) > 0
+
+
+def test_rounds_split_the_steps_and_pool_them():
+    assert bench.round_sizes(300, 5) == [60] * 5
+    assert bench.round_sizes(7, 3) == [3, 2, 2] and bench.round_sizes(2, 5) == [1, 1]
+    # two rounds, each with one warm-up step: only the steps after each warm-up count
+    first = bench.StepClock(times=[0.0, 9.0, 10.0, 11.0], faults=[0, 100, 101, 102])
+    second = bench.StepClock(times=[20.0, 29.0, 33.0], faults=[200, 300, 310])
+    s = bench.summarize([first, second], warmup=1, batch_size=10)
+    assert s["steps"] == 3 and s["seconds"] == 6.0 and s["images_per_s"] == pytest.approx(5.0)
+    assert s["worst_step_ms"] == 4000.0 and s["median_ms_per_step"] == 1000.0
+    assert s["minor_faults_per_step"] == pytest.approx(12 / 3)
 
 
 def test_step_clock_summary():
