@@ -17,6 +17,14 @@ MNIST_T10K = ROOT.parent / "shared" / "data" / "mnist-t10k"
 GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]  # commits in scratch repos
 
 
+def pytest_configure(config):
+    """One torch thread per pytest-xdist worker, inherited by every stage it starts: with torch's
+    default of one thread per core, two workers' OpenMP threads spin-wait on each other and a
+    training step takes several times longer."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+
+
 def deep_update(base: dict, overrides: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in overrides.items():
