@@ -14,6 +14,7 @@ Measured for each default GAN architecture (ARCHITECTURES), in one process:
 2. Achieved GFLOP/s of the project loop: FLOPs of one training step (FlopCounterMode) divided by
    the measured seconds per step, as a share of this machine's measured float32 GEMM rate. And
    the ceiling: the same step's matmuls and convolutions replayed alone, at their exact shapes.
+   And the project loop once more with `precision: bf16` (autocast), in the same rounds.
 3. The allocator: the project loop in fresh processes, with `runtime.keep_freed_memory` and
    with glibc's default (GANPIPE_DEFAULT_MALLOC=1), taking turns in the same rounds, reporting
    images/s, minor page faults per step (getrusage, read inside the process) and the worst step,
@@ -61,6 +62,7 @@ class BenchConfig:
     steps: int = 300  # timed steps per loop, split over the rounds
     warmup: int = 20  # untimed steps at the start of every round
     rounds: int = 5  # turns each loop takes (fresh nets each round)
+    bf16: bool = True  # also the project loop with precision: bf16
     batch_size: int = 64
     archs: tuple[str, ...] = tuple(ARCHITECTURES)
     data: Path | None = None  # None: DEFAULT_DATA if it exists, else the bundled digits
@@ -217,18 +219,20 @@ def counted_ops_seconds(calls: list[tuple], repeats: int = 20) -> float:
 # The project's loop
 
 
-def gan_params(arch: str, steps: int, batch_size: int) -> GANParams:
-    """The GAN stage's own defaults (log every 10 steps with diagnostics, grids every 500, the
-    end-of-run grid) for one architecture; only the step budget and the batch size are set."""
+def gan_params(arch: str, steps: int, batch_size: int, precision: str = "fp32") -> GANParams:
+    """The GAN stage's own defaults (a history row with diagnostics every 25 steps, grids every
+    500, the end-of-run grid) for one architecture; only the step budget, the batch size and the
+    precision are set."""
     generator, discriminator = ARCHITECTURES[arch]
-    return GANParams(generator=generator, discriminator=discriminator, steps=steps, batch_size=batch_size)
+    return GANParams(generator=generator, discriminator=discriminator, steps=steps, batch_size=batch_size,
+                     precision=precision)
 
 
 def run_project_loop(arch: str, data: torch.Tensor, steps: int, warmup: int, batch_size: int,
-                     seed: int = 0) -> tuple[StepClock, dict[str, nn.Module]]:
+                     seed: int = 0, precision: str = "fp32") -> tuple[StepClock, dict[str, nn.Module]]:
     """`train.fit` for warmup + steps steps, as `ganpipe train-gan` runs it (no checkpoint file:
     the bench writes nothing but its JSON). Returns the per-step clock and the trained nets."""
-    p = gan_params(arch, warmup + steps, batch_size)
+    p = gan_params(arch, warmup + steps, batch_size, precision)
     objective = build("gan", p, seed=seed)
     clock = StepClock()
 
@@ -452,10 +456,13 @@ def bench_architecture(arch: str, data: torch.Tensor, images: np.ndarray, cfg: B
     GFLOP/s = FLOPs of one training step / mean wall time of a loop step. The wall time includes
     what each loop does besides the step (the project's history rows, diagnostics and grids; the
     reference's DataLoader and print), so this is the rate a run achieves, not a kernel's rate."""
-    clocks: dict[str, list[StepClock]] = {"project": [], "reference": []}
+    clocks: dict[str, list[StepClock]] = {"project": [], "reference": [], "project_bf16": []}
     for steps in round_sizes(cfg.steps, cfg.rounds):  # the loops take turns (see the module docstring)
         clocks["project"].append(run_project_loop(arch, data, steps, cfg.warmup, cfg.batch_size, cfg.seed)[0])
         clocks["reference"].append(run_reference_loop(arch, images, steps, cfg.warmup, cfg.batch_size, cfg.seed)[0])
+        if cfg.bf16:
+            clocks["project_bf16"].append(
+                run_project_loop(arch, data, steps, cfg.warmup, cfg.batch_size, cfg.seed, precision="bf16")[0])
     kernels = project_step_kernels(arch, data, cfg.batch_size, cfg.seed)
     out = {"generator": ARCHITECTURES[arch][0], "discriminator": ARCHITECTURES[arch][1]}
     for name, flops in (("project", kernels["flops_per_step"]),
@@ -464,6 +471,9 @@ def bench_architecture(arch: str, data: torch.Tensor, images: np.ndarray, cfg: B
         gflops = flops / (summary["ms_per_step"] / 1000) / 1e9
         out[name] = {**summary, "flops_per_step": flops, "gflops": gflops, "peak_share": gflops / peak}
     out["speedup"] = out["project"]["images_per_s"] / out["reference"]["images_per_s"]
+    if cfg.bf16:  # the same loop with precision: bf16; its matmuls have another peak than sgemm's, so no share
+        out["project_bf16"] = summarize(clocks["project_bf16"], cfg.warmup, cfg.batch_size)
+        out["speedup_bf16"] = out["project_bf16"]["images_per_s"] / out["reference"]["images_per_s"]
     # each round's ratio on its own: their spread shows how much the VM moved during the bench
     out["round_speedups"] = [summarize([r], cfg.warmup, 1)["seconds"] / summarize([p], cfg.warmup, 1)["seconds"]
                              for p, r in zip(clocks["project"], clocks["reference"])]
@@ -574,6 +584,11 @@ def format_table(result: dict) -> str:
             label = ""
         rounds = r["round_speedups"]
         lines.append(f"{'':22s} {'ratio':10s} {r['speedup']:8.2f}x   (rounds: {min(rounds):.2f}x-{max(rounds):.2f}x)")
+        if "project_bf16" in r:
+            s = r["project_bf16"]
+            lines.append(f"{'':22s} {'bf16':10s} {s['images_per_s']:9.0f} {s['ms_per_step']:8.1f} "
+                         f"{s['median_ms_per_step']:9.1f} {s['worst_step_ms']:9.1f}   "
+                         f"(precision: bf16, {r['speedup_bf16']:.2f}x the reference)")
         k = r["kernels"]
         lines.append(f"{'':22s} {'kernels':10s} {'':9s} {k['ms_per_step']:8.1f} {'':9s} {'':9s} {'':10s} "
                      f"{k['gflops']:8.1f} {k['peak_share']:7.1%}   (the step's matmuls/convs alone: "

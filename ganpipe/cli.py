@@ -228,6 +228,7 @@ def bench(
     steps: Annotated[int, typer.Option(min=1, help="Timed training steps per loop and architecture.")] = 300,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed steps at the start of every round (the same for both).")] = 20,
     rounds: Annotated[int, typer.Option(min=1, help="Turns each loop takes, alternating, so VM speed drift hits both alike.")] = 5,
+    bf16: Annotated[bool, typer.Option("--bf16/--no-bf16", help="Also time the project loop with precision: bf16.")] = True,
     batch_size: Annotated[int, typer.Option(min=1, help="Images per training step, for both loops.")] = 64,
     out: Annotated[Path, typer.Option(help="JSON file for the results (written atomically).")] = Path("stages/bench/bench.json"),
     data: Annotated[Path | None, typer.Option(help="Digits to train and score on: IDX, .npz or PNG folder "
@@ -248,7 +249,7 @@ def bench(
     unknown = [a for a in arch or () if a not in ARCHITECTURES]
     if unknown:
         raise fail(f"--arch {unknown[0]!r} is not allowed; allowed: {', '.join(ARCHITECTURES)}", 2)
-    cfg = BenchConfig(steps=steps, warmup=warmup, rounds=rounds, batch_size=batch_size, archs=tuple(arch or ARCHITECTURES), data=data,
+    cfg = BenchConfig(steps=steps, warmup=warmup, rounds=rounds, bf16=bf16, batch_size=batch_size, archs=tuple(arch or ARCHITECTURES), data=data,
                       classifier=classifier, eval_n=eval_n, allocator=allocator, threads=threads)
     result = run_bench(cfg, progress=lambda message: typer.echo(message, err=True))
     write_json(out, result)

@@ -1,7 +1,7 @@
 """The one training loop, shared by the autoencoder, the VAE, the GAN and the WGAN.
 
     for step in 1..steps:
-        metrics = objective.step(next_batch)          # tensors only: no host sync
+        metrics = objective.step(next_batch)          # tensors only: no host sync (bf16 autocast if asked)
         every log_every:   one sync -> history row (+ diagnostics), NaN guard, MLflow (batched)
         every grid_every:  fixed-noise samples -> snapshot + grid PNG
         every checkpoint_every, or on SIGINT/SIGTERM: checkpoint (resume continues bit-exactly)
@@ -172,6 +172,8 @@ def fit(
         start = load_checkpoint(checkpoint, digest, objective, batches, result, window)
         result.resumed_from = start
 
+    # autocast covers the step only: grids, samples and diagnostics stay in float32
+    autocast = torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
     show = sys.stdout.isatty() if progress is None else progress
     bar = _progress_bar(cfg.steps, start) if show else None
     began = time.perf_counter()
@@ -179,7 +181,8 @@ def fit(
         for net in objective.nets.values():
             net.train()
         for step in range(start + 1, cfg.steps + 1):
-            window.append(objective.step(batches))
+            with autocast:
+                window.append(objective.step(batches))
             last = step == cfg.steps
             if step % cfg.log_every == 0 or last:
                 row = _history_row(window, step)

@@ -73,6 +73,7 @@ def test_cli_writes_the_table_and_a_json_of_positive_finite_numbers(tmp_path, di
                     "gflops", "peak_share"} <= set(arch[loop])
             assert arch[loop]["steps"] == 3
         assert arch["speedup"] > 0 and len(arch["round_speedups"]) == 2
+        assert arch["project_bf16"]["steps"] == 3 and arch["speedup_bf16"] > 0
     assert result["evaluate"]["n"] == 64 and result["evaluate"]["total_s"] > 0
     assert result["sgemm"]["gflops"] > 0
     for path, value in numbers(result):

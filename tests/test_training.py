@@ -69,6 +69,23 @@ def test_diagnose_measures_both_losses_without_touching_the_nets(digits):
         assert out[f"g_grad_norm_{kind}"] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("model", ["gan", "wgan"])
+def test_bf16_precision_trains_in_autocast_and_keeps_float32_weights(digits, model):
+    """precision: bf16 runs the step under bfloat16 autocast: the run differs from fp32, stays
+    finite, and the weights, optimizer state and samples stay float32."""
+    Params = GANParams if model == "gan" else WGANParams
+    weights = {}
+    for precision in ("fp32", "bf16"):
+        p = Params(generator="fc", precision=precision, **TINY)
+        objective = build(model, p, seed=0)
+        result = fit(objective, digits, p, seed=0, digest="x")
+        assert all(np.isfinite(v) for row in result.history for v in row.values())
+        assert all(w.dtype == torch.float32 for w in objective.G.parameters())
+        assert result.snapshots[6].dtype == np.uint8
+        weights[precision] = [w.detach().clone() for w in objective.G.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(weights["fp32"], weights["bf16"]))
+
+
 def test_critic_weights_stay_clipped_after_every_critic_step(digits):
     p = WGANParams(clip=0.005, n_critic=3, **TINY)
     objective = build("wgan", p)
