@@ -92,7 +92,7 @@ class GANParams(LoopParams):
     g_loss: Literal["nonsaturating", "saturating"] = "nonsaturating"
     stop_on_nan: bool = True
     # each log row also runs `diagnose` (G's gradient under both losses, about one step's cost):
-    # every 10 steps that took 11% of the MLP GAN's loop, every 25 steps 4%
+    # every 10 steps that took 7.5% of the MLP GAN's loop, every 25 steps 2%
     log_every: PositiveInt = 25
 
 
