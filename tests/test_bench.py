@@ -10,6 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from ganpipe import bench
+from ganpipe.bench import loops, timing
 from ganpipe.cli import app
 
 B = 16
@@ -181,14 +182,14 @@ def test_the_kernel_replay_holds_every_counted_flop_of_a_step(images, arch):
     objective = build("gan", bench.gan_params(arch, 1, B), seed=0)
     batches = Batches(data, B, 0)
     objective.step(batches)
-    calls = bench.record_counted_ops(lambda: objective.step(batches))
+    calls = timing.record_counted_ops(lambda: objective.step(batches))
     replayed = bench.count_flops(lambda: [func(*args, **kwargs) for func, args, kwargs in calls])
     assert replayed == bench.count_flops(lambda: objective.step(batches)) > 0
     if arch == "conv5":
         layouts = [a[0].is_contiguous(memory_format=torch.channels_last) for f, a, _ in calls
                    if str(f) == "aten.convolution.default"]
         assert layouts and all(layouts)
-    assert bench.counted_ops_seconds(calls, repeats=2) > 0
+    assert timing.counted_ops_seconds(calls, repeats=2) > 0
 
 
 def test_rounds_split_the_steps_and_pool_them():
@@ -227,6 +228,6 @@ def test_tile_to_repeats_without_exact_duplicates(images):
 
 
 def test_data_defaults_to_the_bundled_digits_without_the_shared_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "DEFAULT_DATA", tmp_path / "absent.gz")
+    monkeypatch.setattr(loops, "DEFAULT_DATA", tmp_path / "absent.gz")
     assert bench.resolve_data(None) == "bundled"
     assert bench.resolve_data(tmp_path / "x.npz") == str(tmp_path / "x.npz")  # explicit: no silent fallback
