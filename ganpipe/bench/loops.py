@@ -60,14 +60,18 @@ def gan_params(arch: str, steps: int, batch_size: int, precision: str = "fp32") 
 
 def run_project_loop(arch: str, data: torch.Tensor, steps: int, warmup: int, batch_size: int,
                      seed: int = 0, precision: str = "fp32") -> tuple[StepClock, dict[str, nn.Module]]:
-    """`train.fit` for warmup + steps steps, as `ganpipe train-gan` runs it (no checkpoint file:
-    the bench writes nothing but its JSON). Returns the per-step clock and the trained nets."""
-    p = gan_params(arch, warmup + steps, batch_size, precision)
+    """`train.fit` as `ganpipe train-gan` runs it (no checkpoint file: the bench writes nothing but
+    its JSON), clocked for warmup + steps steps. Returns the per-step clock and the trained nets.
+
+    fit runs one step more, left off the clock: a run's last step draws the end-of-run grid, which
+    a stage draws once in thousands of steps but a bench round would count once in `steps`."""
+    p = gan_params(arch, warmup + steps + 1, batch_size, precision)
     objective = build("gan", p, seed=seed)
     clock = StepClock()
 
     def tick(step: int) -> bool:  # fit calls this after every finished step
-        clock.tick()
+        if step <= warmup + steps:
+            clock.tick()
         return False
 
     clock.tick()
