@@ -64,9 +64,14 @@ def both(net: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
     return out[: len(real)], out[len(real) :]
 
 
+def total_norm(tensors: list[Tensor]) -> Tensor:
+    """The L2 norm of all `tensors` taken as one vector."""
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(tensors)))
+
+
 def grad_norm(params) -> Tensor:
     grads = [p.grad for p in params if p.grad is not None]
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))) if grads else torch.zeros(())
+    return total_norm(grads) if grads else torch.zeros(())
 
 
 class Objective:
@@ -198,7 +203,7 @@ class GANObjective(Objective):
             for kind in ("saturating", "nonsaturating"):
                 loss = self.generator_loss(logits, kind)
                 grads = torch.autograd.grad(loss, params, retain_graph=kind == "saturating")
-                out[f"g_grad_norm_{kind}"] = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
+                out[f"g_grad_norm_{kind}"] = total_norm(list(grads)).item()
         return out
 
     @torch.no_grad()

@@ -16,6 +16,7 @@ import io
 import signal
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -173,7 +174,7 @@ def fit(
         result.resumed_from = start
 
     # autocast covers the step only: grids, samples and diagnostics stay in float32
-    autocast = torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    autocast = torch.autocast(data.device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext()
     show = sys.stdout.isatty() if progress is None else progress
     bar = _progress_bar(cfg.steps, start) if show else None
     began = time.perf_counter()

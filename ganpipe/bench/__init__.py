@@ -113,7 +113,8 @@ def time_scoring(images: np.ndarray, n: int, classifier: Path | None, k: int = 5
 
 
 def bench_architecture(arch: str, data: torch.Tensor, images: np.ndarray, cfg: BenchConfig, peak: float) -> dict:
-    """Both loops on one architecture, back to back in this process, and their FLOPs per step.
+    """Both loops on one architecture, taking turns in `cfg.rounds` rounds in this process (and
+    the project loop in bf16, when asked), and their FLOPs per step.
 
     GFLOP/s = FLOPs of one training step / mean wall time of a loop step. The wall time includes
     what each loop does besides the step (the project's history rows, diagnostics and grids; the
