@@ -5,6 +5,20 @@ from __future__ import annotations
 import ctypes
 import os
 import random
+from typing import Mapping
+
+# How long an OpenMP thread that has finished its share of a parallel op spins, in iterations of
+# libgomp's pause loop, before it sleeps. libgomp's default is 300,000 (milliseconds): alone, the
+# spinning worker is ready for the next of a step's hundreds of small ops; beside another job on
+# the same cores it burns the core the other job's threads need, and each side waits on the
+# other. Measured by `ganpipe bench` on 2 cores, two runs at once did 0.29-0.31x the work of one
+# after the other with the default and 1.02-1.12x at 1,000; 2,000 gave 0.87x, 3,000 0.83x and
+# 10,000 collapsed again. Passive waiting (0) shares too but slows a WGAN run alone by ~20%.
+# At 1,000 a WGAN run alone keeps its speed; the MLP GAN, whose ops come closer together, loses
+# about a tenth (README, Performance). How threads wait changes no sum: numbers stay bit-identical.
+SPIN_COUNT = 1000
+# Set by a user who tunes OpenMP's waiting themselves; ganpipe then leaves it to them.
+USER_WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
@@ -29,6 +43,30 @@ def keep_freed_memory() -> bool:
     ok &= libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1) == 1
     ok &= libc.mallopt(_M_TOP_PAD, 256 * 2**20) == 1
     return bool(ok)
+
+
+def openmp_settings(environ: Mapping[str, str]) -> dict[str, str]:
+    """The OpenMP variables ganpipe adds to a process's environment: a short spin-wait, unless
+    the user has chosen how threads wait.
+
+    The same whatever else runs on the machine. The thread count, the other lever on a shared
+    machine, stays torch's (one per core this process may use): it changes the order of float
+    sums and so the trained weights (a 1-thread WGAN ends with other weights than a 2-thread
+    one), and a run's numbers must not depend on what ran beside it."""
+    if any(name in environ for name in USER_WAIT_SETTINGS):
+        return {}
+    return {"GOMP_SPINCOUNT": str(SPIN_COUNT)}
+
+
+def share_cores_fairly() -> dict[str, str]:
+    """Apply `openmp_settings` to this process and the processes it starts; returns what was set.
+
+    libgomp reads its variables once, when torch loads it, so this must run before torch is
+    imported (the `ganpipe` command does it first thing). Called later, it still reaches the
+    processes this one starts, but not this one."""
+    settings = openmp_settings(os.environ)
+    os.environ.update(settings)
+    return settings
 
 
 def seed_everything(seed: int) -> None:
