@@ -62,7 +62,7 @@ def test_cli_writes_the_table_and_a_json_of_positive_finite_numbers(tmp_path, di
     out = tmp_path / "bench" / "bench.json"
     res = CliRunner().invoke(app, ["bench", "--steps", "3", "--warmup", "1", "--rounds", "2", "--batch-size", str(B),
                                    "--eval-n", "64", "--data", str(digits_npz), "--out", str(out), "--no-allocator",
-                                   "--threads", "1"])
+                                   "--no-contention", "--threads", "1"])
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
     assert result["config"] == {"steps": 3, "warmup": 1, "rounds": 2, "batch_size": B, "data": str(digits_npz),
@@ -100,6 +100,29 @@ def test_allocator_runs_the_loop_in_two_processes_one_with_glibc_default(images,
         assert result[side]["steps"] == 2 and result[side]["images_per_s"] > 0 and result[side]["worst_step_ms"] > 0
         assert result[side]["minor_faults_per_step"] >= 0 and result[side]["max_rss_mib"] > 0
     assert result["speedup"] > 0
+
+
+def test_contention_runs_the_loop_alone_then_two_at_once_under_both_settings(digits_npz):
+    cfg = bench.BenchConfig(steps=6, warmup=2, batch_size=B)
+    result = bench.compare_contention(str(digits_npz), cfg, threads=1, rounds=1, contenders=("wgan",))
+    assert result["settings"] == {"ganpipe": {"GOMP_SPINCOUNT": "1000"}, "default": {}}
+    for setting in ("ganpipe", "default"):
+        r = result["wgan"][setting]
+        assert r["alone_images_per_s"] > 0 and len(r["pair_images_per_s"]) == 2 and min(r["pair_images_per_s"]) > 0
+        assert r["combined_vs_alone"] == pytest.approx(sum(r["pair_images_per_s"]) / r["alone_images_per_s"])
+    assert "mlp" not in result
+    assert "together / alone" in "\n".join(bench.format_contention(result))
+
+
+def test_contention_counts_only_the_steps_both_runs_shared():
+    from ganpipe.bench.contention import overlap_rates
+
+    early = {"times": [0.0, 1.0, 2.0, 3.0, 4.0]}  # one step a second, from 0 to 4
+    late = {"times": [2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]}  # two a second, from 2 to 5
+    # together from 2 to 4: the early run finished 2 steps in those 2 s, the late one 4
+    assert overlap_rates([early, late], batch_size=10) == [10.0, 20.0]
+    with pytest.raises(RuntimeError, match="did not overlap"):
+        overlap_rates([{"times": [0.0, 1.0]}, {"times": [2.0, 3.0]}], batch_size=10)
 
 
 def _moved(before: dict, after: dict) -> list[str]:

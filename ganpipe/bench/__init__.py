@@ -19,14 +19,17 @@ Measured for each default GAN architecture (ARCHITECTURES), in one process:
    with glibc's default (GANPIPE_DEFAULT_MALLOC=1), taking turns in the same rounds, reporting
    images/s, minor page faults per step (getrusage, read inside the process) and the worst step,
    where stalls show.
-4. Evaluate-style scoring: `evaluation.Reference(...)` and `.score` at n vs n (10k vs 10k).
+4. Contention: the project loop alone, then two copies at once (the MLP GAN and the WGAN), in
+   fresh processes, with ganpipe's OpenMP settings and with libgomp's default: each run's
+   images/s and the pair's combined throughput against one run alone.
+5. Evaluate-style scoring: `evaluation.Reference(...)` and `.score` at n vs n (10k vs 10k).
 
 Timings depend on the machine and on what else runs on it, so the load average before and after
 is part of the result, and no test ever asserts a speed.
 
 Here: the configuration, scoring, the whole run and its table. The loops are in `loops.py`, the
-clocks, FLOP counts, sgemm peak and kernel replay in `timing.py`, the allocator's processes in
-`allocator.py`.
+clocks, FLOP counts, sgemm peak and kernel replay in `timing.py`, the loop in a fresh process in
+`worker.py`, the allocator's comparison in `allocator.py`, contention in `contention.py`.
 """
 
 from __future__ import annotations
@@ -42,14 +45,15 @@ import numpy as np
 import torch
 
 from ganpipe.bench.allocator import compare_allocator
+from ganpipe.bench.contention import compare_contention
 from ganpipe.bench.loops import (ARCHITECTURES, gan_params, load_images, project_step_kernels,
                                  reference_gan, reference_step_flops, resolve_data, run_project_loop,
                                  run_reference_loop)
 from ganpipe.bench.timing import SGEMM_SIZE, StepClock, count_flops, round_sizes, sgemm_gflops, summarize
 from ganpipe.data import to_tensor
 
-__all__ = ["ARCHITECTURES", "BenchConfig", "StepClock", "compare_allocator", "count_flops",
-           "format_table", "gan_params", "load_images", "load_warning", "project_step_kernels", "reference_gan",
+__all__ = ["ARCHITECTURES", "BenchConfig", "StepClock", "compare_allocator", "compare_contention", "count_flops",
+           "format_contention", "format_table", "gan_params", "load_images", "load_warning", "project_step_kernels", "reference_gan",
            "reference_step_flops", "resolve_data", "round_sizes", "run_bench", "run_project_loop",
            "run_reference_loop", "sgemm_gflops", "summarize", "tile_to", "time_scoring"]
 
@@ -66,6 +70,7 @@ class BenchConfig:
     classifier: Path | None = None  # None: a freshly initialised DigitCNN (speed is weight-independent)
     eval_n: int = 10_000
     allocator: bool = True
+    contention: bool = True
     threads: int | None = None  # None: torch's default (one per core)
     sgemm_size: int = SGEMM_SIZE
     seed: int = 0
@@ -197,6 +202,10 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
             say(f"{arch}: allocator, two fresh processes")
             result["architectures"][arch]["allocator"] = compare_allocator(arch, source, cfg, threads)
 
+    if cfg.contention:
+        say("contention: the MLP GAN and the WGAN alone, then two at once, ganpipe's OpenMP settings and libgomp's default")
+        result["contention"] = compare_contention(source, cfg, threads)
+
     say(f"scoring {cfg.eval_n} vs {cfg.eval_n}")
     result["evaluate"] = time_scoring(images, cfg.eval_n, cfg.classifier)
     result["machine"]["load_after"] = list(os.getloadavg())
@@ -271,12 +280,30 @@ def format_table(result: dict) -> str:
                              f"{s['worst_step_ms']:9.1f} {s['minor_faults_per_step']:18.1f} {s['max_rss_mib']:12.0f}")
                 arch = ""
             lines.append(f"{'':8s} {'ratio':11s} {a['speedup']:8.2f}x")
+    if "contention" in result:
+        lines += ["", *format_contention(result["contention"])]
     e = result["evaluate"]
     if m.get("load_warning"):
         lines += ["", f"WARNING: {m['load_warning']}"]
     lines += ["", f"scoring {e['n']} vs {e['n']} ({e['classifier']}): embed reference {e['embed_reference_s']:.1f} s, "
                   f"score {e['score_s']:.1f} s, total {e['total_s']:.1f} s"]
     return "\n".join(lines)
+
+
+def format_contention(result: dict) -> list[str]:
+    ganpipe = ", ".join(f"{k}={v}" for k, v in result["settings"]["ganpipe"].items()) or "the user's own"
+    lines = [f"contention: the project loop alone, then two at once, fresh processes, {result['threads']} torch "
+             f"threads each (ganpipe = {ganpipe}, default = libgomp's)",
+             f"{'loop':8s} {'setting':9s} {'alone img/s':>12s} {'pair img/s, each':>18s} {'together / alone':>17s}  rounds"]
+    for name in ("mlp", "wgan"):
+        label = name
+        for setting, r in result.get(name, {}).items():
+            each = " / ".join(f"{v:.0f}" for v in r["pair_images_per_s"])
+            rounds = ", ".join(f"{v:.2f}x" for v in r["rounds"])
+            lines.append(f"{label:8s} {setting:9s} {r['alone_images_per_s']:12.0f} {each:>18s} "
+                         f"{r['combined_vs_alone']:16.2f}x  {rounds}")
+            label = ""
+    return lines
 
 
 def _load(values) -> str:

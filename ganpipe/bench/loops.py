@@ -17,7 +17,7 @@ from ganpipe.data import load_bundled
 from ganpipe.files import read_image_set
 from ganpipe.models import make_discriminator, make_generator
 from ganpipe.objectives import build
-from ganpipe.params import GANParams
+from ganpipe.params import GANParams, WGANParams
 from ganpipe.train import fit
 
 # name -> (generator, discriminator): the MLP GAN (the common public shape) and the default conv5
@@ -58,15 +58,24 @@ def gan_params(arch: str, steps: int, batch_size: int, precision: str = "fp32") 
                      precision=precision)
 
 
+def wgan_params(steps: int, batch_size: int, precision: str = "fp32") -> WGANParams:
+    """The WGAN stage's own defaults (conv5 generator, fc critic, clip, 5 critic updates per
+    generator update); only the step budget, the batch size and the precision are set."""
+    return WGANParams(steps=steps, batch_size=batch_size, precision=precision)
+
+
 def run_project_loop(arch: str, data: torch.Tensor, steps: int, warmup: int, batch_size: int,
-                     seed: int = 0, precision: str = "fp32") -> tuple[StepClock, dict[str, nn.Module]]:
+                     seed: int = 0, precision: str = "fp32", model: str = "gan") -> tuple[StepClock, dict[str, nn.Module]]:
     """`train.fit` as `ganpipe train-gan` runs it (no checkpoint file: the bench writes nothing but
     its JSON), clocked for warmup + steps steps. Returns the per-step clock and the trained nets.
+    With model="wgan", the WGAN stage's default nets instead (arch is then ignored): a step is
+    one generator update with its critic updates, as `ganpipe train-wgan` counts it.
 
     fit runs one step more, left off the clock: a run's last step draws the end-of-run grid, which
     a stage draws once in thousands of steps but a bench round would count once in `steps`."""
-    p = gan_params(arch, warmup + steps + 1, batch_size, precision)
-    objective = build("gan", p, seed=seed)
+    total = warmup + steps + 1
+    p = wgan_params(total, batch_size, precision) if model == "wgan" else gan_params(arch, total, batch_size, precision)
+    objective = build(model, p, seed=seed)
     clock = StepClock()
 
     def tick(step: int) -> bool:  # fit calls this after every finished step
