@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganpipe.data import to_tensor
+from ganpipe.images import to_tensor
 from ganpipe.files import InputError, load_torch
 
 FEATURES = 128

@@ -1,24 +1,22 @@
-"""MNIST in, one tidy .npz out: the three data sources, the IDX reader, the split, the tensors.
+"""MNIST in, one tidy .npz out: the three data sources, the split, the prepared file's halves.
 
 `prepare` turns any source into uint8 images (N x 28 x 28), labels and a split flag. Models see
-images as float tensors N x 1 x 28 x 28 in [-1, 1], made once by `to_tensor` and kept in memory:
-MNIST is small enough that a DataLoader would only add per-batch overhead.
+images as float tensors N x 1 x 28 x 28 in [-1, 1], made once by `images.to_tensor` and kept in
+memory: MNIST is small enough that a DataLoader would only add per-batch overhead.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ganpipe.files import InputError, load_npz
+from ganpipe.images import read_idx
 from ganpipe.params import DataParams
 
-IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 # Standard file names: (images, labels) of the train and test sets.
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -30,47 +28,11 @@ class DataError(InputError):
     """A data source that cannot be read; the message says what to do instead."""
 
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (plain or .gz). Bad magic, dimensions or length raise `InputError` naming it."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except (OSError, EOFError) as exc:
-        raise InputError(f"{path}: cannot decompress ({exc})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
-        raise InputError(f"{path}: bad IDX magic number {raw[:4].hex() or '(empty file)'}; expected 0000 08xx")
-    ndim = raw[3]
-    if not 1 <= ndim <= 4 or len(raw) < 4 + 4 * ndim:
-        raise InputError(f"{path}: bad IDX header ({ndim} dimensions)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(IDX_DTYPES[raw[2]])
-    expected = math.prod(shape) * dtype.itemsize  # exact integers: a garbage header cannot overflow
-    body = raw[4 + 4 * ndim :]
-    if len(body) != expected:
-        raise InputError(
-            f"{path}: IDX body has {len(body)} bytes, header {shape} needs {expected} (truncated or corrupt)"
-        )
-    return np.frombuffer(body, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
-
-
 def _find(folder: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz", stem.replace("-idx", ".idx")):
         if (folder / name).exists():
             return folder / name
     return None
-
-
-def find_idx_labels(images_path: Path) -> Path | None:
-    """The labels file that sits beside an IDX images file, if any (t10k-images -> t10k-labels)."""
-    name = images_path.name
-    if "images-idx3" not in name:
-        return None
-    candidate = images_path.with_name(name.replace("images-idx3", "labels-idx1"))
-    return candidate if candidate.exists() else None
 
 
 def _check_images(images: np.ndarray, labels: np.ndarray, where: str) -> None:
@@ -186,15 +148,3 @@ def load_split(path: str | Path, split: str) -> Split:
     return Split(a["images"][mask], a["labels"][mask])
 
 
-def to_tensor(images: np.ndarray):
-    """uint8 N x 28 x 28 -> float32 tensor N x 1 x 28 x 28 in [-1, 1]."""
-    import torch
-
-    return torch.from_numpy(images).float().div_(127.5).sub_(1.0).unsqueeze(1)
-
-
-def to_uint8(x) -> np.ndarray:
-    """Model output in [-1, 1] (tensor N x 1 x 28 x 28) -> uint8 N x 28 x 28."""
-    import torch
-
-    return ((x.detach().clamp(-1, 1).squeeze(1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ganpipe.data import to_uint8
+from ganpipe.images import grid_png, to_uint8
 from ganpipe.files import InputError, load_torch, save_torch
 from ganpipe.objectives import Objective
 from ganpipe.params import LoopParams
@@ -99,16 +99,6 @@ class StopFlag:
     def __exit__(self, *exc):
         for s, handler in self._old.items():
             signal.signal(s, handler)
-
-
-def grid_png(images: Tensor, nrow: int = 8) -> bytes:
-    from PIL import Image
-    from torchvision.utils import make_grid
-
-    grid = make_grid(images.clamp(-1, 1), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2, pad_value=1)
-    buf = io.BytesIO()
-    Image.fromarray(grid[0].mul(255).round().byte().numpy(), mode="L").save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def save_checkpoint(path: Path, step: int, digest: str, objective: Objective, batches: Batches, result: TrainResult,

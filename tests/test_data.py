@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from ganpipe.data import DataError, load_idx_folder, prepare, read_idx, split_indices
+from ganpipe.data import DataError, load_idx_folder, prepare, split_indices
+from ganpipe.images import read_idx
 from ganpipe.files import InputError
 from ganpipe.params import DataParams
 

@@ -12,7 +12,8 @@ import pytest
 from scipy import ndimage
 
 from ganpipe import metrics as M
-from ganpipe.data import load_bundled, read_idx
+from ganpipe.data import load_bundled
+from ganpipe.images import read_idx
 
 from conftest import MNIST_T10K
 

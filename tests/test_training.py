@@ -15,7 +15,8 @@ TINY = dict(steps=6, batch_size=8, log_every=2, grid_every=3, checkpoint_every=3
 
 @pytest.fixture(scope="module")
 def digits():
-    from ganpipe.data import load_bundled, to_tensor
+    from ganpipe.data import load_bundled
+    from ganpipe.images import to_tensor
 
     return to_tensor(load_bundled()[0][:256])
 

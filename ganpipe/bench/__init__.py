@@ -50,7 +50,7 @@ from ganpipe.bench.loops import (ARCHITECTURES, gan_params, load_images, project
                                  reference_gan, reference_step_flops, resolve_data, run_project_loop,
                                  run_reference_loop)
 from ganpipe.bench.timing import SGEMM_SIZE, StepClock, count_flops, round_sizes, sgemm_gflops, summarize
-from ganpipe.data import to_tensor
+from ganpipe.images import to_tensor
 
 __all__ = ["ARCHITECTURES", "BenchConfig", "StepClock", "compare_allocator", "compare_contention", "count_flops",
            "format_contention", "format_table", "gan_params", "load_images", "load_warning", "project_step_kernels", "reference_gan",

@@ -14,7 +14,7 @@ from torch import nn
 
 from ganpipe.bench.timing import StepClock, count_flops, counted_ops_seconds, record_counted_ops
 from ganpipe.data import load_bundled
-from ganpipe.files import read_image_set
+from ganpipe.images import read_image_set
 from ganpipe.models import make_discriminator, make_generator
 from ganpipe.objectives import build
 from ganpipe.params import GANParams, WGANParams

@@ -21,7 +21,7 @@ def main() -> None:
     import torch
 
     from ganpipe.bench.loops import load_images, run_project_loop
-    from ganpipe.data import to_tensor
+    from ganpipe.images import to_tensor
     from ganpipe.runtime import keep_freed_memory, setup_torch
 
     spec = json.loads(sys.argv[1])
