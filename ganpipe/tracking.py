@@ -8,6 +8,7 @@ the real repository above `.dvc/tmp/exps/...`, so runs and artifacts outlive the
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -17,7 +18,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ganpipe.execution import (DVC_STAGE_TAG, describe_pipeline, execution_dir, execution_key, flatten,
+                               parent_run)
 from ganpipe.params import MlflowParams, Params
+
+# MLflow 3 opens an experiment in the view its kind names; without it the UI shows the GenAI
+# overview (traces, latency), which has nothing to show for training runs. And a shared view of
+# the runs table (MLflow's "share view": an experiment tag, opened by ?viewStateShareKey=KEY) with
+# the headline measures and the knobs as columns, since the table's default shows neither.
+TRAINING_VIEW = "ganpipe"
+_VIEW_COLUMNS = [*(f"metrics.`{m}`" for m in ("fid", "precision", "recall", "modes")),
+                 *(f"params.`{p}`" for p in ("wgan.clip", "gan.generator", "seed")),
+                 "tags.`dvc_stage`", "tags.`dvc_exp_name`"]
+EXPERIMENT_TAGS = {
+    "mlflow.experimentKind": "custom_model_development",
+    f"mlflow.sharedViewState.{TRAINING_VIEW}": json.dumps(
+        {"searchFilter": "", "orderByKey": "attributes.start_time", "orderByAsc": False, "selectedColumns": _VIEW_COLUMNS}),
+}
 
 
 class TrackingError(RuntimeError):
@@ -70,17 +87,6 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
-def _flatten(obj: dict, prefix: str = "") -> dict[str, object]:
-    flat = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
 class StageRun:
     """An open MLflow run. Metrics are buffered and sent in batches, never one call per number.
 
@@ -89,9 +95,12 @@ class StageRun:
     `stage_run` reports it after the stage has written its outputs.
     """
 
-    def __init__(self, client, run_id: str, flush_every: int = 2000):
+    def __init__(self, client, run_id: str, flush_every: int = 2000, uri: str = ""):
         self.client = client
         self.run_id = run_id
+        self.uri = uri
+        self.experiment_id = ""
+        self.parent_id: str | None = None  # the pipeline execution's run, when DVC runs the stage
         self.failure: str | None = None  # the first call that failed, as one line
         self._buffer: list = []
         self._flush_every = flush_every
@@ -118,8 +127,22 @@ class StageRun:
             chunk, self._buffer = self._buffer[:1000], self._buffer[1000:]  # MLflow's batch limit
             self._send("logging metrics", self.client.log_batch, self.run_id, metrics=chunk)
 
+    def log_metrics_to(self, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+        """Metrics onto another run of the same store (evaluate's scores onto a model's training run)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        self._send(f"logging metrics to run {run_id}", self.client.log_batch, run_id, metrics=batch)
+
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self._send(f"logging artifact {Path(path).name}", self.client.log_artifact, self.run_id, str(path), artifact_path)
+
+    def log_model(self, name: str, net, example) -> None:
+        """A torch module as an MLflow model under `name`, with the signature and input example of
+        `example` (a batch of its input), so `mlflow.pytorch.load_model("runs:/<run id>/<name>")`
+        gives it back (MLflow stores it as an exported torch program: loading needs no ganpipe)."""
+        self._send(f"logging model {name}", _log_torch_model, self.uri, self.run_id, name, net, example)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         for k, v in tags.items():
@@ -127,18 +150,52 @@ class StageRun:
 
     def end(self, status: str) -> None:
         self._send(f"ending the run as {status}", self.client.set_terminated, self.run_id, status)
+        if self.parent_id is not None:
+            self._send("describing the pipeline run", describe_pipeline, self.client, self.experiment_id, self.parent_id,
+                       execution_dir(), status)
+
+
+def training_view_url(base: str, uri: str, experiment: str) -> str:
+    """Where the UI shows the runs table with ganpipe's columns (the base URL if no run exists yet)."""
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return base  # opening a missing store would create it
+    from mlflow.tracking import MlflowClient
+
+    exp = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+    return f"{base}/#/experiments/{exp.experiment_id}/runs?viewStateShareKey={TRAINING_VIEW}" if exp else base
+
+
+def _log_torch_model(uri: str, run_id: str, name: str, net, example) -> None:
+    import mlflow
+    import mlflow.pytorch
+    import torch
+    from mlflow.models import infer_signature
+
+    net = net.cpu().eval()
+    with torch.no_grad():
+        output = net(example)
+    signature = infer_signature(example.numpy(), output.numpy())
+    mlflow.set_tracking_uri(uri)
+    # the fluent API is the one that logs models; it ends the run as FINISHED on the way out, and
+    # the stage sets its final status again when it ends
+    with mlflow.start_run(run_id=run_id):
+        mlflow.pytorch.log_model(net, name=name, signature=signature, input_example=example.numpy(),
+                                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
 
 
 def _experiment_id(client, name: str, uri: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        for key, value in EXPERIMENT_TAGS.items():  # made by an older ganpipe: give it the views too
+            if exp.tags.get(key) != value:
+                client.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
     artifact_location = None
     if not uri.startswith(("http://", "https://")):
         # absolute, so artifacts of runs inside DVC's temporary copies land in the real repo
         artifact_location = (repo_root() / "mlartifacts").as_uri()
     try:
-        return client.create_experiment(name, artifact_location=artifact_location)
+        return client.create_experiment(name, artifact_location=artifact_location, tags=EXPERIMENT_TAGS)
     except Exception:  # another process created it first (parallel queued experiments)
         exp = client.get_experiment_by_name(name)
         if exp is None:
@@ -167,24 +224,30 @@ def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=No
 
     root = repo_root()
     tags = {"stage": stage, "git_commit": git_commit(root), "mlflow.runName": stage}
-    for var, tag in (("DVC_EXP_NAME", "dvc_exp_name"), ("DVC_EXP_BASELINE_REV", "dvc_exp_baseline_rev")):
+    for var, tag in (("DVC_EXP_NAME", "dvc_exp_name"), ("DVC_EXP_BASELINE_REV", "dvc_exp_baseline_rev"),
+                     ("DVC_STAGE", DVC_STAGE_TAG)):
         if os.environ.get(var):
             tags[tag] = os.environ[var]
     dumped = params.model_dump(mode="json")
     logged = {"seed": params.seed, "params_digest": params.digest()}
     for group in groups:
-        logged.update(_flatten(dumped[group], group + "."))
+        logged.update(flatten(dumped[group], group + "."))
     if extra is not None and not groups:  # a findings experiment: log its own config
-        logged.update(_flatten(extra.model_dump(mode="json"), "experiment."))
+        logged.update(flatten(extra.model_dump(mode="json"), "experiment."))
     try:
         with _first_use_lock(uri):
             client = MlflowClient(tracking_uri=uri)  # opening a new sqlite store creates its tables
             experiment_id = _experiment_id(client, params.mlflow.experiment, uri)
+        key = execution_key()
+        parent_id = parent_run(client, experiment_id, key, tags, execution_dir()) if key else None
+        if parent_id:
+            tags["mlflow.parentRunId"] = parent_id
         run = client.create_run(experiment_id, tags=tags, run_name=stage)
         client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in logged.items()])
     except Exception as exc:
         raise TrackingError(f"cannot use MLflow store {uri}: {str(exc).splitlines()[0][:200]}") from None
-    stage_run_ = StageRun(client, run.info.run_id)
+    stage_run_ = StageRun(client, run.info.run_id, uri=uri)
+    stage_run_.experiment_id, stage_run_.parent_id = experiment_id, parent_id
     try:
         yield stage_run_
     except BaseException:

@@ -88,3 +88,13 @@ def test_repo_root_climbs_out_of_dvc_temp_copies(tmp_path):
     temp_copy.mkdir(parents=True)
     assert repo_root(temp_copy) == tmp_path
     assert repo_root(tmp_path) == tmp_path
+
+
+def test_a_stage_outside_dvc_has_no_pipeline_parent(monkeypatch):
+    from ganpipe.execution import _is_dvc, execution_key
+
+    monkeypatch.delenv("DVC_STAGE", raising=False)
+    assert execution_key() is None  # `ganpipe train-gan` by hand: a run of its own
+    assert _is_dvc(["/usr/bin/python3.11", "/usr/local/bin/dvc", "repro"])
+    assert _is_dvc(["python", "-m", "dvc", "exp", "run"]) and _is_dvc(["dvc", "exp", "exec-run"])
+    assert not _is_dvc(["/bin/sh", "-c", "ganpipe train-gan"]) and not _is_dvc(["python", "-m", "ganpipe"])
