@@ -146,5 +146,17 @@ class Autoencoder(nn.Module):
         return torch.sigmoid(self.decode_logits(z)) * 2 - 1
 
 
+class Decoder(nn.Module):
+    """An autoencoder's decoder as a module of its own: codes -> images in [-1, 1], the way a GAN's
+    generator maps them (what MLflow serves as the AE's and the VAE's generator)."""
+
+    def __init__(self, autoencoder: Autoencoder):
+        super().__init__()
+        self.autoencoder = autoencoder
+
+    def forward(self, z):
+        return self.autoencoder.decode(z)
+
+
 def count_parameters(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())

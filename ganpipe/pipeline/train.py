@@ -36,11 +36,12 @@ def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Pat
     """Train `model` with config `cfg` (a params group or a findings experiment); returns train.json's dict."""
     import torch
 
-    from ganpipe.data import load_split, to_tensor
+    from ganpipe.data import load_split
+    from ganpipe.images import grid_png, to_tensor
     from ganpipe.objectives import build
     from ganpipe.runtime import setup_torch
     from ganpipe.tracking import stage_run
-    from ganpipe.train import fit, grid_png, history_csv
+    from ganpipe.train import fit, history_csv
 
     device = setup_torch(params.seed, params.device)
     if device.type != "cpu":  # (a default-device mode costs ~7% per step on the CPU, so only when needed)
@@ -88,20 +89,35 @@ def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Pat
             "resumed_from": result.resumed_from,
             "seconds": round(result.seconds, 3),
             "seconds_per_step": round(result.seconds / max(result.steps_run, 1), 5),
+            "mlflow_run_id": run.run_id,  # evaluate adds the model's scores to this run
         }
         write_json(out / "train.json", timing)
+        if stage.startswith("train-"):  # the main models, loadable from MLflow (not the findings' variants)
+            codes = torch.randn(4, objective.latent, generator=torch.Generator().manual_seed(0))
+            for name, net in served_nets(objective).items():
+                run.log_model(name, net, codes if name == "generator" else to_tensor(samples[:4]))
         run.log_artifact(out / "grid.png")
         run.log_metrics({"train_seconds": timing["seconds"], "seconds_per_step": timing["seconds_per_step"]}, cfg.steps)
     checkpoint.unlink(missing_ok=True)
     return timing
 
 
+def served_nets(objective) -> dict:
+    """The nets a training stage logs as MLflow models: its generator (codes -> images in [-1, 1];
+    an autoencoder's decoder) and a GAN's discriminator or WGAN's critic (images -> one score)."""
+    from ganpipe.models import Decoder
+
+    if hasattr(objective, "model"):
+        return {"generator": Decoder(objective.model)}
+    return dict(objective.nets)
+
+
 def reconstruction_grid(objective, data_path: Path, n: int = 32) -> bytes:
     """PNG: n held-out test digits in the top rows, their reconstructions below."""
     import torch
 
-    from ganpipe.data import load_split, to_tensor
-    from ganpipe.train import grid_png
+    from ganpipe.data import load_split
+    from ganpipe.images import grid_png, to_tensor
 
     device = next(objective.model.parameters()).device
     real = to_tensor(load_split(data_path, "test").images[:n]).to(device)
@@ -113,7 +129,7 @@ def generate_samples(objective, n: int, seed: int, batch: int = 500) -> np.ndarr
     """n images from fixed codes (seed-derived), uint8 N x 28 x 28."""
     import torch
 
-    from ganpipe.data import to_uint8
+    from ganpipe.images import to_uint8
 
     g = torch.Generator().manual_seed(seed + 2)
     z = torch.randn(n, objective.latent, generator=g)
