@@ -292,7 +292,8 @@ def test_idx_with_a_bad_magic_number_is_named(tmp_path, params_file):
 
 
 def test_checkpoint_of_other_params_is_refused_and_kept(tmp_path, params_file, prepared):
-    from ganpipe.data import load_split, to_tensor
+    from ganpipe.data import load_split
+    from ganpipe.images import to_tensor
     from ganpipe.objectives import build
     from ganpipe.pipeline.train import checkpoint_path
     from ganpipe.train import Interrupted, fit
@@ -471,7 +472,7 @@ def test_parallel_queued_experiments_share_one_store(queued):
     for clip in CLIPS:
         data = exps[f"clip-{clip}"]["data"]
         assert data["params"]["params.yaml"]["data"]["wgan"]["clip"] == float(clip)
-        assert data["metrics"]["stages/evaluate/metrics.json"]["data"]["wgan"]["fid"] > 0
+        assert data["metrics"]["stages/evaluate/summary.json"]["data"]["wgan"]["fid"] > 0
 
     client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
     exp = client.get_experiment_by_name("ganpipe")

@@ -1,6 +1,8 @@
 """Stage evaluate: every model's samples against the real test split at equal n, plus the
 real-vs-real floor (train digits against test digits at the same n), into
-stages/evaluate/metrics.json: {"n": ..., "real": {...}, "ae": {...}, "vae": ..., "gan": ..., "wgan": ...}.
+stages/evaluate/metrics.json: {"n": ..., "real": {...}, "ae": {...}, "vae": ..., "gan": ..., "wgan": ...}
+(every measure), and summary.json, the headline numbers DVC shows as metrics (`dvc exp show`).
+Each model's headline numbers also go onto its training run in MLflow, beside its params.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import numpy as np
 from ganpipe.classifier import load_classifier
 from ganpipe.data import load_split
 from ganpipe.evaluation import Reference, equal_n
-from ganpipe.files import load_npz, write_json
+from ganpipe.files import InputError, load_npz, write_json
 from ganpipe.params import Params
 from ganpipe.tracking import stage_run
 
 MODELS = ("ae", "vae", "gan", "wgan")
+# what `dvc exp show` and the MLflow runs table put beside the knobs; metrics.json keeps the rest
+HEADLINE = ("fid", "precision", "recall", "modes")
+ON_TRAINING_RUN = ("fid", "precision", "recall", "density", "coverage", "modes")
 
 
 def evaluate_models(params: Params, out: Path, data_path: Path, classifier_path: Path,
@@ -38,12 +43,29 @@ def evaluate_models(params: Params, out: Path, data_path: Path, classifier_path:
         for model, images in samples.items():
             result[model] = reference.score(images[:n])
         write_json(out / "metrics.json", _rounded(result))
+        write_json(out / "summary.json", _rounded({m: {k: result[m][k] for k in HEADLINE} for m in ("real", *MODELS)}))
         # wall time apart from metrics.json, which must be identical for identical params
         write_json(out / "timing.json", {"seconds": round(time.perf_counter() - began, 2), "n": n})
         for model in ("real", *MODELS):
             run.log_metrics({f"{model}.{k}": v for k, v in result[model].items()}, 0)
         run.log_artifact(out / "metrics.json")
+        for model in MODELS:
+            training_run = _training_run(stages / model / "train.json")
+            if training_run:
+                run.log_metrics_to(training_run, {k: result[model][k] for k in ON_TRAINING_RUN})
     return result
+
+
+def _training_run(train_json: Path) -> str | None:
+    """The MLflow run that trained a model, as its stage recorded it (None for older outputs)."""
+    import json
+
+    try:
+        return json.loads(train_json.read_text()).get("mlflow_run_id")
+    except FileNotFoundError:
+        return None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{train_json}: not valid JSON ({exc})") from None
 
 
 def _rounded(obj):

@@ -227,6 +227,8 @@ def run_findings(params: Params, out: Path, stages: Path, data_path: Path, class
         t = params.findings.thresholds
         result = {claim: judge(ev[claim], t) for claim, judge in findings.JUDGES.items()}
         write_json(out / "findings.json", result)
+        # the one line per claim `dvc exp show` puts beside the params; findings.json holds the numbers
+        write_json(out / "verdicts.json", {claim: {"verdict": r["verdict"]} for claim, r in result.items()})
         write_json(out / "evidence.json", evidence)
         run.set_tags({f"verdict.{claim}": r["verdict"] for claim, r in result.items()})
         run.log_metrics({"claims_reproduced": sum(r["verdict"] == "reproduced" for r in result.values()),
