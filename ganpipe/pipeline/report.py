@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import yaml
 
 from ganpipe.files import load_npz
 from ganpipe.params import Params
-from ganpipe.report import render
+from ganpipe.report import html_page, render
 from ganpipe.tracking import git_commit, repo_root, stage_run, tracking_uri
 
 MODELS = ("ae", "vae", "gan", "wgan")
@@ -47,6 +48,18 @@ def dvc_outputs(lock: Path) -> list[list[str]]:
     return [[name, out["path"], out.get("md5", "")] for name, stage in stages.items() for out in stage.get("outs", [])]
 
 
+def store_for_readers(uri: str, root: Path) -> str:
+    """The tracking store as the report names it: a store inside the repository relative to it
+    (the absolute path is only true on the machine that ran the pipeline); a server as its URI."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        try:
+            return f"{path.relative_to(root)} (SQLite, in the repository; `ganpipe ui` opens it)"
+        except ValueError:
+            return uri
+    return uri
+
+
 def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Path:
     findings = _read_json(stages / "findings" / "findings.json")
     evidence = _read_json(stages / "findings" / "evidence.json")
@@ -63,7 +76,7 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
             "git_commit": git_commit(root),
             "params_digest": params.digest(),
             "data": _read_json(stages / "prepare" / "data.json"),
-            "mlflow_uri": uri,
+            "mlflow_uri": store_for_readers(uri, root),
             "mlflow_runs": latest_runs(uri, params.mlflow.experiment),
             "dvc_outs": dvc_outputs(root / "dvc.lock"),
         }
@@ -72,4 +85,8 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
                params_summary={"wgan_clip": params.wgan.clip, "gan_generator": params.gan.generator})
         run.log_artifact(out / "report.md")
         run.log_artifact(out / "figures")
+        with tempfile.TemporaryDirectory() as tmp:  # for the MLflow UI only: not a DVC output
+            page = Path(tmp) / "report.html"
+            page.write_text(html_page((out / "report.md").read_text(), out))
+            run.log_artifact(page)
     return out / "report.md"
