@@ -201,7 +201,8 @@ def report(
 @stage_errors
 def score(
     samples: Annotated[Path, typer.Argument(help="Images to score: .npz with `images` (optional `labels`), a PNG folder or an IDX file.")],
-    reference: Annotated[Path, typer.Argument(help="Real images, in any of the same formats.")],
+    reference: Annotated[Path, typer.Argument(help="Real images, in any of the same formats; of a prepared "
+                                                   "mnist.npz, its test split.")],
     classifier: ClassifierOption = Path("stages/classifier/classifier.pt"),
     k: Annotated[int, typer.Option(min=1, help="Nearest neighbours for precision/recall/density/coverage.")] = 5,
 ):
@@ -209,11 +210,11 @@ def score(
     import json
 
     from ganpipe.classifier import load_classifier
-    from ganpipe.evaluation import Reference, equal_n
-    from ganpipe.files import read_image_set
+    from ganpipe.evaluation import Reference, equal_n, read_reference
+    from ganpipe.images import read_image_set
 
     images, labels = read_image_set(samples)
-    ref_images, _ = read_image_set(reference)
+    ref_images = read_reference(reference)
     n = equal_n(len(images), len(ref_images))
     if n < max(k + 1, 2):
         raise fail(f"{samples}: {n} images after matching sizes; need at least {max(k + 1, 2)}")
@@ -271,14 +272,15 @@ def ui(
     """Start the MLflow UI on the project's tracking store (bound to 127.0.0.1 by default)."""
     import os
 
-    from ganpipe.tracking import repo_root, tracking_uri
+    from ganpipe.tracking import repo_root, tracking_uri, training_view_url
 
     p = load(params)
     uri = tracking_uri(p.mlflow)
     if uri.startswith(("http://", "https://")):
         raise fail(f"mlflow.tracking_uri is a server ({uri}): open it in a browser instead")
     artifacts = (repo_root() / "mlartifacts").as_uri()
-    typer.echo(f"MLflow UI on http://{host}:{port} for {uri}", err=True)
+    typer.echo(f"MLflow UI for {uri}; the runs with their measures and knobs: "
+               f"{training_view_url(f'http://{host}:{port}', uri, p.mlflow.experiment)}", err=True)
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--default-artifact-root", artifacts, "--host", host, "--port", str(port)]
     os.execvp(cmd[0], cmd)

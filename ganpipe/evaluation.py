@@ -27,6 +27,18 @@ class Reference:
         return out
 
 
+def read_reference(path) -> np.ndarray:
+    """Real images to score against. A prepared mnist.npz (`ganpipe prepare`'s, with its split)
+    gives its test split: its first images are training digits, which a model has seen."""
+    from ganpipe.data import load_split
+    from ganpipe.files import load_npz
+    from ganpipe.images import read_image_set
+
+    if str(path).endswith(".npz") and "is_test" in load_npz(path):
+        return load_split(path, "test").images
+    return read_image_set(path)[0]
+
+
 def equal_n(*sizes: int) -> int:
     """The largest n every set can supply."""
     return int(min(sizes))

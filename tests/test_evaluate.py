@@ -8,7 +8,8 @@ import torch
 
 from conftest import run_cli
 from ganpipe.classifier import load_classifier, train_classifier
-from ganpipe.data import prepare, read_idx
+from ganpipe.data import prepare
+from ganpipe.images import read_idx
 from ganpipe.evaluation import Reference
 from ganpipe.files import InputError, save_torch, write_npz
 from ganpipe.params import DataParams, parse_params
@@ -145,3 +146,19 @@ def test_score_rejects_bad_input_naming_the_file(tmp_path, classifier_file, bund
     r = run_cli("score", str(target), str(tmp_path / "ref.npz"), "--classifier", str(classifier_file))
     assert r.returncode == 1
     assert message in r.stderr and str(target.name) in r.stderr and "Traceback" not in r.stderr
+
+
+def test_score_against_a_prepared_file_compares_with_its_test_split(tmp_path, classifier_file, bundled):
+    """A prepared mnist.npz as the reference means its test digits: scoring those very digits gives
+    FID 0, while its first images (training digits) would not."""
+    write_npz(tmp_path / "mnist.npz", **bundled)
+    test = bundled["images"][bundled["is_test"]]
+    write_npz(tmp_path / "test.npz", images=test)
+    write_npz(tmp_path / "train.npz", images=bundled["images"][~bundled["is_test"]][: len(test)])
+    fid = {}
+    for name in ("test", "train"):
+        r = run_cli("score", str(tmp_path / f"{name}.npz"), str(tmp_path / "mnist.npz"), "--classifier",
+                    str(classifier_file))
+        assert r.returncode == 0, r.stderr
+        fid[name] = json.loads(r.stdout)["fid"]
+    assert fid["test"] < 1e-6 < fid["train"]
