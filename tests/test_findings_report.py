@@ -1,13 +1,18 @@
 """End to end on a tiny config: a real `dvc repro` of every stage in a fresh copy of the project,
 then the findings' verdicts, the report and its images, and `dvc repro` again doing nothing."""
 
+import csv
+import io
 import json
 import re
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
+import yaml
 
-from conftest import dvc, tiny_project
+from conftest import GIT, dvc, tiny_project
 from ganpipe.findings import JUDGES
 from ganpipe.params import parse_params
 
@@ -114,3 +119,86 @@ def test_final_values_average_the_last_50_steps_whatever_log_every_is():
     every25.history = {"step": np.arange(25, 601, 25), "d_loss": np.arange(25, 601, 25) / 10.0}
     assert every10.final("d_loss") == pytest.approx(np.mean([56, 57, 58, 59, 60]))  # steps 560..600
     assert every25.final("d_loss") == pytest.approx(np.mean([57.5, 60]))  # steps 575, 600
+
+
+def test_each_pipeline_run_is_one_mlflow_parent_with_its_stages_nested(repo):
+    """Two `dvc exp run`s after the `dvc repro`: three parent runs; each experiment's parent is named
+    after it, holds the param it changed, nests the stages that ran and links those DVC skipped; the
+    WGAN's training run carries its FID; the experiment opens in MLflow's training view."""
+    from mlflow.tracking import MlflowClient
+
+    for name, clip in (("clip02", "0.2"), ("clip03", "0.3")):
+        r = dvc("exp", "run", "-n", name, "-S", f"wgan.clip={clip}", cwd=repo)
+        assert r.returncode == 0, r.stderr[-2000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("ganpipe")
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = {r.info.run_name: r for r in runs if "ganpipe.execution" in r.data.tags}
+    children = {pid: [r for r in runs if r.data.tags.get("mlflow.parentRunId") == pid] for pid in
+                (p.info.run_id for p in parents.values())}
+    assert {"clip02", "clip03"} <= parents.keys() and len(parents) >= 3  # the repro, the earlier -S run, these two
+    repro = next(p for name, p in parents.items() if name.startswith("dvc repro"))
+    assert len(children[repro.info.run_id]) == len(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
+    for name, clip in (("clip02", "0.2"), ("clip03", "0.3")):
+        parent = parents[name]
+        assert parent.data.params == {"wgan.clip": clip} and parent.info.status == "FINISHED"
+        nested = {r.data.tags["dvc_stage"]: r for r in children[parent.info.run_id]}
+        assert set(nested) == {"train@wgan", "evaluate", "report"}
+        assert all(r.data.tags["dvc_exp_name"] == name for r in nested.values())
+        note = parent.data.tags["mlflow.note.content"]
+        assert "| prepare | skipped: unchanged |" in note and "| train@wgan | ran (finished) |" in note
+        training = nested["train@wgan"]
+        assert training.data.params["wgan.clip"] == clip
+        assert {"fid", "precision", "recall", "modes"} <= training.data.metrics.keys()  # written by evaluate
+    findings = next(r for r in children[repro.info.run_id] if r.data.tags["dvc_stage"] == "findings")
+    assert {f"verdict.{claim}" for claim in JUDGES} <= findings.data.tags.keys()
+
+
+def test_exp_show_fits_a_screen_with_fid_beside_the_clip(repo):
+    """As a user sees it: the pipeline's results committed, then one `-S wgan.clip=...` experiment."""
+    subprocess.run([*GIT, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*GIT, "commit", "-qm", "results"], cwd=repo, check=True)
+    r = dvc("exp", "run", "-n", "clip05", "-S", "wgan.clip=0.5", cwd=repo)
+    assert r.returncode == 0, r.stderr[-2000:]
+    shown = dvc("exp", "show", "--only-changed", "--csv", cwd=repo)
+    assert shown.returncode == 0, shown.stderr
+    header = next(csv.reader(io.StringIO(shown.stdout)))
+    assert len(header) <= 40, header
+    assert "wgan.fid" in header and "wgan.clip" in header
+    assert header.index("wgan.fid") < header.index("wgan.clip")  # FID first, then the knob
+
+
+def test_report_names_the_store_relative_to_the_repo(repo):
+    report = (repo / "reports" / "report.md").read_text()
+    assert "mlflow.db (SQLite, in the repository" in report
+    assert str(repo) not in report
+
+
+def test_logged_generators_load_back_through_mlflow_and_draw_digit_sized_images(repo):
+    import mlflow.pytorch
+    import torch
+
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
+    for model, latent, scorer in (("wgan", 196, "critic"), ("gan", 196, "discriminator"), ("vae", 16, None)):
+        run_id = json.loads((repo / "stages" / model / "train.json").read_text())["mlflow_run_id"]
+        generator = mlflow.pytorch.load_model(f"runs:/{run_id}/generator")
+        with torch.no_grad():
+            images = generator(torch.randn(5, latent))
+        assert images.shape == (5, 1, 28, 28) and -1 <= images.min() <= images.max() <= 1, model
+        assert images.std() > 0, model  # not a constant
+        if scorer:
+            with torch.no_grad():
+                assert mlflow.pytorch.load_model(f"runs:/{run_id}/{scorer}")(images).shape == (5,), model
+
+
+def test_report_run_carries_a_self_contained_html_page(repo):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("ganpipe")
+    (run, *_) = client.search_runs([exp.experiment_id], filter_string="tags.stage = 'report'",
+                                   order_by=["attributes.start_time DESC"])
+    page = (Path(run.info.artifact_uri.removeprefix("file://")) / "report.html").read_text()
+    assert page.startswith("<!doctype html>") and "<table>" in page and "## " not in page
+    assert page.count('src="data:image/png;base64,') >= 10 and 'src="figures/' not in page

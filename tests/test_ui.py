@@ -1,0 +1,81 @@
+"""The MLflow UI in a real browser: `ganpipe ui` on the store of a tiny `dvc repro`, opened by
+headless Chromium (Debian's chromium and chromium-driver, through Selenium). Once the app has
+rendered, the runs table must show the pipeline's training runs with an FID column and a knob."""
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+import browser
+from conftest import GIT, dvc, tiny_project
+from test_tracking import free_port
+
+pytestmark = pytest.mark.slow
+
+LOOP = {"steps": 6, "batch_size": 16, "log_every": 2, "grid_every": 3, "checkpoint_every": 3}
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory):
+    """A tiny project after `dvc repro evaluate`, and `ganpipe ui` serving its store on loopback."""
+    if browser.missing():
+        pytest.skip(browser.missing())
+    if shutil.which("dvc") is None:
+        pytest.skip("dvc is not installed")
+    tiny = {"classifier": {"epochs": 1}, "ae": LOOP, "vae": LOOP, "gan": LOOP, "wgan": {**LOOP, "n_critic": 2},
+            "evaluate": {"n_samples": 100}}
+    repo = tiny_project(tmp_path_factory.mktemp("ui") / "repo", tiny)
+    done = dvc("repro", "evaluate", cwd=repo)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    subprocess.run([*GIT, "add", "-A"], cwd=repo, check=True)
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "ganpipe", "ui", "--port", str(port)], cwd=repo,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/health", timeout=2):
+                break
+        except OSError:
+            if server.poll() is not None or time.time() > deadline:
+                server.kill()
+                pytest.fail("ganpipe ui did not start")
+            time.sleep(0.5)
+    yield base, server
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_the_ui_opens_on_the_training_runs_with_an_fid_column(ui, tmp_path):
+    base, server = ui
+    # `ganpipe ui` names the page to open: the shared view of the runs table
+    announced = server.stderr.readline()
+    url = re.search(r"(http://\S+viewStateShareKey=ganpipe)", announced)
+    assert url and url.group(1).startswith(base), announced
+    driver = browser.start(tmp_path / "profile")
+    try:
+        text = browser.open_runs_table(driver, url.group(1))
+        headers = {h.text.strip() for h in driver.find_elements("css selector", "[role='columnheader']")}
+        # the grid draws a row's name (after its colour swatch) and its other columns in two
+        # containers that share the row's index
+        row_of = {}
+        for row in driver.find_elements("css selector", "[role='row']"):
+            name = re.search(r"^#[0-9a-f]{6}\n(.+)$", row.text, re.M)
+            if name:
+                row_of[name.group(1)] = row.get_attribute("aria-rowindex")
+        fid_of = {cell.find_element("xpath", "..").get_attribute("aria-rowindex"): cell.text
+                  for cell in driver.find_elements("css selector", "[role='gridcell'][col-id='metrics.`fid`']")}
+    finally:
+        driver.quit()
+    assert "Training runs" in text  # MLflow's model-training view, not the GenAI overview
+    assert any(re.fullmatch(r"dvc repro [0-9a-f]{7}", name) for name in row_of)  # the pipeline run, expanded ...
+    assert {"train-wgan", "train-gan", "train-vae", "evaluate"} <= row_of.keys()  # ... with its stages nested
+    assert {"fid", "precision", "wgan.clip"} <= headers, headers
+    for stage in ("train-wgan", "train-gan"):
+        assert float(fid_of[row_of[stage]]) > 0, stage  # evaluate's FID, on the training run
