@@ -59,25 +59,45 @@ def settle(driver, seconds: float = 2.0) -> None:
     time.sleep(0.5)
 
 
-def open_runs_table(driver, url: str, timeout: float = 60) -> str:
-    """Open the runs table at `url` (ganpipe's shared view), expand the newest pipeline run and
-    return the page's visible text once its stages are listed."""
+def choose_model_training(driver) -> None:
+    """MLflow 3's sidebar switch between its GenAI and Model training navigation is a setting of
+    the browser, not of the store (a fresh profile starts on GenAI, where run pages sit under
+    "Evaluations"); flip it as a user would, once."""
     from selenium.webdriver.common.by import By
 
-    driver.get(url)
-    deadline = time.time() + timeout
-    while not driver.find_elements(By.CSS_SELECTOR, EXPAND):
-        if time.time() > deadline:
-            raise TimeoutError(f"no expandable run in the runs table at {url}")
-        time.sleep(0.5)
-    settle(driver)
+    for element in driver.find_elements(By.XPATH, "//*[normalize-space(text())='Model training']"):
+        try:
+            element.click()
+            time.sleep(1)
+            return
+        except Exception:  # not the clickable one
+            continue
+
+
+def open_runs_table(driver, url: str, timeout: float = 60) -> str:
+    """Open the runs table at `url` (ganpipe's shared view) in the Model training navigation,
+    expand the newest pipeline run and return the page's visible text once its stages are listed."""
+    from selenium.webdriver.common.by import By
+
+    for attempt in range(2):  # the switch navigates away from the shared view: open it again
+        driver.get(url)
+        deadline = time.time() + timeout
+        while not driver.find_elements(By.CSS_SELECTOR, EXPAND):
+            if time.time() > deadline:
+                raise TimeoutError(f"no expandable run in the runs table at {url}")
+            time.sleep(0.5)
+        settle(driver)
+        if attempt == 0:
+            choose_model_training(driver)
     driver.find_elements(By.CSS_SELECTOR, EXPAND)[0].click()
     time.sleep(2)
     return driver.find_element(By.TAG_NAME, "body").text
 
 
 def capture(base: str, store: str, out: Path) -> list[Path]:
-    """The README's four screenshots of the UI, from the newest `dvc repro` in `store`."""
+    """The README's four screenshots of the UI: the runs table with the newest pipeline run
+    expanded, that run's page (its stages, ran or skipped), and the newest `dvc repro`'s GAN
+    training run: its metric charts and its sample grid."""
     from mlflow.tracking import MlflowClient
 
     from ganpipe.tracking import training_view_url
@@ -85,8 +105,9 @@ def capture(base: str, store: str, out: Path) -> list[Path]:
     client = MlflowClient(tracking_uri=f"sqlite:///{Path(store).resolve()}")
     exp = client.get_experiment_by_name("ganpipe")
     runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=1000)
-    parent = next(r for r in runs if "ganpipe.execution" in r.data.tags)
-    gan = next(r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    parents = [r for r in runs if "ganpipe.execution" in r.data.tags]
+    repro = next(r for r in parents if r.info.run_name.startswith("dvc repro"))
+    gan = next(r for r in runs if r.data.tags.get("mlflow.parentRunId") == repro.info.run_id
                and r.data.tags.get("stage") == "train-gan")
     page = f"{base}/#/experiments/{exp.experiment_id}/runs"
     out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +117,7 @@ def capture(base: str, store: str, out: Path) -> list[Path]:
         open_runs_table(driver, training_view_url(base, f"sqlite:///{Path(store).resolve()}", "ganpipe"))
         shots.append(out / "runs-table.png")
         driver.save_screenshot(str(shots[-1]))
-        for name, url in (("parent-run.png", f"{page}/{parent.info.run_id}"),
+        for name, url in (("parent-run.png", f"{page}/{parents[0].info.run_id}"),
                           ("metric-chart.png", f"{page}/{gan.info.run_id}/model-metrics"),
                           ("grid-artifact.png", f"{page}/{gan.info.run_id}/artifacts/grid.png")):
             driver.get(url)

@@ -60,6 +60,11 @@ def test_the_ui_opens_on_the_training_runs_with_an_fid_column(ui, tmp_path):
     assert url and url.group(1).startswith(base), announced
     driver = browser.start(tmp_path / "profile")
     try:
+        driver.get(url.group(1))
+        browser.settle(driver, 8)
+        # a fresh browser starts in MLflow 3's GenAI navigation: the experiment's kind tag still opens
+        # it on its training runs, not on the GenAI overview (traces, latency)
+        first = driver.find_element("tag name", "body").text
         text = browser.open_runs_table(driver, url.group(1))
         headers = {h.text.strip() for h in driver.find_elements("css selector", "[role='columnheader']")}
         # the grid draws a row's name (after its colour swatch) and its other columns in two
@@ -73,7 +78,8 @@ def test_the_ui_opens_on_the_training_runs_with_an_fid_column(ui, tmp_path):
                   for cell in driver.find_elements("css selector", "[role='gridcell'][col-id='metrics.`fid`']")}
     finally:
         driver.quit()
-    assert "Training runs" in text  # MLflow's model-training view, not the GenAI overview
+    assert "Training runs" in first and "No data" not in first
+    assert "Model training" in text and "Evaluations" not in text
     assert any(re.fullmatch(r"dvc repro [0-9a-f]{7}", name) for name in row_of)  # the pipeline run, expanded ...
     assert {"train-wgan", "train-gan", "train-vae", "evaluate"} <= row_of.keys()  # ... with its stages nested
     assert {"fid", "precision", "wgan.clip"} <= headers, headers
