@@ -98,6 +98,23 @@ def tiny_project(dst: Path, tiny: dict) -> Path:
     return dst
 
 
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    """Wait until the MLflow server `proc` answers on url/health; fail the test if it dies or never does."""
+    import time
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2):
+                return
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"the MLflow server at {url} did not start")
+            time.sleep(0.5)
+
+
 def dvc(*args: str, cwd: Path, timeout: float = 1200) -> subprocess.CompletedProcess:
     """Run the real `dvc` CLI in `cwd`; return the CompletedProcess."""
     return subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)

@@ -4,11 +4,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, wait_healthy
 from ganpipe.tracking import repo_root
 
 
@@ -30,16 +29,7 @@ def mlflow_server(tmp_path_factory):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail("mlflow server did not start")
-            time.sleep(0.5)
+    wait_healthy(url, proc)
     yield url
     proc.terminate()
     proc.wait(timeout=30)

@@ -6,13 +6,11 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 
 import browser
-from conftest import GIT, dvc, tiny_project
+from conftest import GIT, dvc, tiny_project, wait_healthy
 from test_tracking import free_port
 
 pytestmark = pytest.mark.slow
@@ -37,16 +35,7 @@ def ui(tmp_path_factory):
     server = subprocess.Popen([sys.executable, "-m", "ganpipe", "ui", "--port", str(port)], cwd=repo,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2):
-                break
-        except OSError:
-            if server.poll() is not None or time.time() > deadline:
-                server.kill()
-                pytest.fail("ganpipe ui did not start")
-            time.sleep(0.5)
+    wait_healthy(base, server)
     yield base, server
     server.terminate()
     server.wait(timeout=30)
