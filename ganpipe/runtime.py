@@ -12,8 +12,8 @@ from typing import Mapping
 # spinning worker is ready for the next of a step's hundreds of small ops; beside another job on
 # the same cores it burns the core the other job's threads need, and each side waits on the
 # other. Measured by `ganpipe bench` on 2 cores, two runs at once did 0.29-0.31x the work of one
-# after the other with the default and 1.02-1.12x at 1,000; 2,000 gave 0.87x, 3,000 0.83x and
-# 10,000 collapsed again. Passive waiting (0) shares too but slows a WGAN run alone by ~20%.
+# after the other with the default and 1.02-1.12x at 1,000; for the WGAN, 2,000 gave 0.90x, 3,000
+# 0.83x and 10,000 collapsed again. Passive waiting (0) shares too but slows a WGAN alone by ~20%.
 # At 1,000 a WGAN run alone keeps its speed; the MLP GAN, whose ops come closer together, loses
 # about a tenth (README, Performance). How threads wait changes no sum: numbers stay bit-identical.
 SPIN_COUNT = 1000
