@@ -1,4 +1,6 @@
-"""The networks, each a small nn.Module. Images are N x 1 x 28 x 28 in [-1, 1].
+"""The networks, each a small nn.Module. Images are N x 1 x 28 x 28 in [-1, 1] unless an
+`ImageSpace` says otherwise: the note's own setting trains at 56 x 56 (MNIST upscaled) with a
+sigmoid output on [0, 1]; measures always see 28 x 28 on [-1, 1] (`ImageSpace.to_canonical`).
 
 Generators (`make_generator`):
   fc        fully connected throughout, the common public MLP shape (196-128-256-512-1024-784, BN)
@@ -17,6 +19,27 @@ from torch import nn
 
 IMAGE = (1, 28, 28)
 PIXELS = 28 * 28
+OUTPUTS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
+
+class ImageSpace:
+    """Where a GAN's images live while it trains: side `size` (28, or the note's 56: MNIST upscaled
+    bilinearly) and range [-1, 1] (tanh output) or [0, 1] (sigmoid output, as the note's network).
+    Real digits enter through `from_canonical`, generated ones leave through `to_canonical`, so
+    every measure compares 28 x 28 images on [-1, 1] whatever the training setting."""
+
+    def __init__(self, output: str = "tanh", size: int = 28):
+        self.output, self.size = output, size
+
+    def from_canonical(self, x):
+        if self.size != 28:
+            x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return (x + 1) / 2 if self.output == "sigmoid" else x
+
+    def to_canonical(self, x):
+        if self.size != 28:  # the mean of each 2x2 block: the inverse of a 2x upscale up to blur
+            x = nn.functional.adaptive_avg_pool2d(x, 28)
+        return x * 2 - 1 if self.output == "sigmoid" else x
 
 
 def mlp_trunk(latent: int, out_features: int) -> nn.Sequential:
@@ -30,35 +53,39 @@ def mlp_trunk(latent: int, out_features: int) -> nn.Sequential:
 
 
 class FCGenerator(nn.Module):
-    def __init__(self, latent: int):
+    def __init__(self, latent: int, output: str = "tanh", size: int = 28):
         super().__init__()
-        self.net = mlp_trunk(latent, PIXELS)
+        self.net = mlp_trunk(latent, size * size)
+        self.output, self.size = OUTPUTS[output], size
 
     def forward(self, z):
-        return torch.tanh(self.net(z)).view(-1, *IMAGE)
+        return self.output(self.net(z)).view(-1, 1, self.size, self.size)
 
 
 class ConvHeadGenerator(nn.Module):
-    """FC trunk to a 2 x 28 x 28 map, then a single k x k conv: the conv smooths what the FC
-    layers cannot (neighbouring output pixels of an FC layer are independent)."""
+    """FC trunk to a 2 x size x size map, then a single k x k conv (the note: 196 dims, FC to
+    56 x 56 x 2, then a conv to 56 x 56): the conv smooths what the FC layers cannot
+    (neighbouring output pixels of an FC layer are independent)."""
 
-    def __init__(self, latent: int, kernel: int):
+    def __init__(self, latent: int, kernel: int, output: str = "tanh", size: int = 28):
         super().__init__()
-        self.trunk = mlp_trunk(latent, 2 * PIXELS)
+        self.trunk = mlp_trunk(latent, 2 * size * size)
         self.head = nn.Conv2d(2, 1, kernel, padding=kernel // 2)
+        self.output, self.size = OUTPUTS[output], size
 
     def forward(self, z):
-        x = nn.functional.leaky_relu(self.trunk(z), 0.2).view(-1, 2, 28, 28)
+        x = nn.functional.leaky_relu(self.trunk(z), 0.2).view(-1, 2, self.size, self.size)
         # channels-last: oneDNN's kernels for a 2-channel conv are ~4x faster on the CPU in this
         # layout, forward and backward (a memory layout, not a different computation)
-        return torch.tanh(self.head(x.contiguous(memory_format=torch.channels_last)))
+        return self.output(self.head(x.contiguous(memory_format=torch.channels_last)))
 
 
 class UpsampleGenerator(nn.Module):
     """z -> 128 x 7 x 7 -> (upsample, conv) x 2 -> two parallel output convs, summed."""
 
-    def __init__(self, latent: int, kernels: tuple[int, int] = (3, 7)):
+    def __init__(self, latent: int, kernels: tuple[int, int] = (3, 7), output: str = "tanh"):
         super().__init__()
+        self.output = OUTPUTS[output]
         self.project = nn.Sequential(nn.Linear(latent, 128 * 7 * 7, bias=False), nn.BatchNorm1d(128 * 7 * 7), nn.ReLU())
         self.body = nn.Sequential(
             nn.Upsample(scale_factor=2, mode="nearest"),
@@ -71,24 +98,27 @@ class UpsampleGenerator(nn.Module):
     def forward(self, z):
         x = self.project(z).view(-1, 128, 7, 7).contiguous(memory_format=torch.channels_last)  # ~25% faster on CPU
         x = self.body(x)
-        return torch.tanh(sum(head(x) for head in self.heads))
+        return self.output(sum(head(x) for head in self.heads))
 
 
-def make_generator(kind: str, latent: int, upsample_kernels: tuple[int, int] = (3, 7)) -> nn.Module:
+def make_generator(kind: str, latent: int, upsample_kernels: tuple[int, int] = (3, 7), output: str = "tanh",
+                   size: int = 28) -> nn.Module:
     if kind == "fc":
-        return FCGenerator(latent)
+        return FCGenerator(latent, output, size)
     if kind in ("conv3", "conv5"):
-        return ConvHeadGenerator(latent, kernel=int(kind[-1]))
+        return ConvHeadGenerator(latent, int(kind[-1]), output, size)
     if kind == "upsample":
-        return UpsampleGenerator(latent, upsample_kernels)
+        if size != 28:
+            raise ValueError("the upsample generator draws 28 x 28 images only")
+        return UpsampleGenerator(latent, upsample_kernels, output)
     raise ValueError(f"unknown generator {kind!r}; allowed: fc, conv3, conv5, upsample")
 
 
 class FCDiscriminator(nn.Module):
-    def __init__(self):
+    def __init__(self, size: int = 28):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Flatten(), nn.Linear(PIXELS, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(size * size, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2),
             nn.Linear(256, 1),
         )
 
@@ -99,20 +129,20 @@ class FCDiscriminator(nn.Module):
 class ConvDiscriminator(nn.Module):
     """Two strided convs and a linear read-out; no batch norm, so it also serves as a WGAN-GP critic."""
 
-    def __init__(self):
+    def __init__(self, size: int = 28):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
             nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Flatten(), nn.Linear(64 * 7 * 7, 1),
+            nn.Flatten(), nn.Linear(64 * (size // 4) ** 2, 1),
         )
 
     def forward(self, x):
         return self.net(x).squeeze(1)
 
 
-def make_discriminator(kind: str, spectral_norm: bool = False) -> nn.Module:
-    net = {"fc": FCDiscriminator, "conv": ConvDiscriminator}[kind]()
+def make_discriminator(kind: str, spectral_norm: bool = False, size: int = 28) -> nn.Module:
+    net = {"fc": FCDiscriminator, "conv": ConvDiscriminator}[kind](size)
     if spectral_norm:  # Miyato et al. 2018: every weight layer divided by its largest singular value
         for name, module in list(net.named_modules()):
             if isinstance(module, (nn.Linear, nn.Conv2d)):

@@ -5,7 +5,10 @@ Each objective owns its networks and optimizers and has:
                     critic updates, then one generator update); returns detached scalar tensors,
                     so the hot path never waits on a host sync
   diagnose()        costlier measurements, on a fixed probe batch, at logging steps only
-  generate(z)       images in [-1, 1] from codes (AE/VAE: decoded N(0, I) codes)
+  generate(z)       28 x 28 images in [-1, 1] from codes (AE/VAE: decoded N(0, I) codes), whatever
+                    the size and range the model trains at (`space`, see models.ImageSpace)
+  pretrain(batches) what happens once before the first step (a GAN's D pretraining), nothing by default
+The loop sets `iteration` (the 1-based index of the step about to run) before each step.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganpipe.models import Autoencoder, make_discriminator, make_generator
+from ganpipe.models import Autoencoder, ImageSpace, make_discriminator, make_generator
 from ganpipe.params import AEParams, GANParams, VAEParams, WGANParams
 
 NextBatch = Callable[[], Tensor]
@@ -78,6 +81,11 @@ class Objective:
     nets: dict[str, nn.Module]
     optimizers: dict[str, torch.optim.Optimizer]
     latent: int
+    space = ImageSpace()  # training images: real digits enter as space.from_canonical(x)
+    iteration = 1
+
+    def pretrain(self, next_batch: NextBatch) -> None:
+        pass
 
     def set_probe(self, real: Tensor, z: Tensor) -> None:
         """A fixed real batch and fixed codes for `diagnose`, so diagnostics never touch training RNG."""
@@ -144,8 +152,9 @@ class GANObjective(Objective):
 
     def __init__(self, p: GANParams):
         self.p, self.latent = p, p.latent
-        self.G = make_generator(p.generator, p.latent, p.upsample_kernels)
-        self.D = make_discriminator(p.discriminator)
+        self.space = ImageSpace(p.output, p.image_size)
+        self.G = make_generator(p.generator, p.latent, p.upsample_kernels, p.output, p.image_size)
+        self.D = make_discriminator(p.discriminator, size=p.image_size)
         self.nets = {"generator": self.G, "discriminator": self.D}
         betas = (p.beta1, 0.999)
         self.optimizers = {
@@ -158,6 +167,25 @@ class GANObjective(Objective):
             return -F.softplus(d_fake_logits).mean()  # = mean log(1 - sigmoid(logits))
         return F.binary_cross_entropy_with_logits(d_fake_logits, torch.ones_like(d_fake_logits))
 
+    def d_update(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One discriminator update on a real and a fake batch; returns the loss and both logits."""
+        d_real, d_fake = both(self.D, real, fake)
+        d_loss = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
+            F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
+        self.optimizers["d"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["d"].step()
+        return d_loss, d_real, d_fake
+
+    def pretrain(self, next_batch: NextBatch) -> None:
+        """d_pretrain updates of D against the untrained G (as the tutorial GAN the note's network
+        resembles): D starts the game already ahead."""
+        for _ in range(self.p.d_pretrain):
+            real = next_batch()
+            with torch.no_grad():
+                fake = self.G(torch.randn(len(real), self.latent))
+            self.d_update(real, fake)
+
     def step(self, next_batch: NextBatch) -> dict[str, Tensor]:
         for i in range(self.p.d_steps):
             real = next_batch()
@@ -167,12 +195,7 @@ class GANObjective(Objective):
             else:
                 with torch.no_grad():
                     fake_for_d = self.G(torch.randn(len(real), self.latent))
-            d_real, d_fake = both(self.D, real, fake_for_d)
-            d_loss = F.binary_cross_entropy_with_logits(d_real, torch.ones_like(d_real)) + \
-                F.binary_cross_entropy_with_logits(d_fake, torch.zeros_like(d_fake))
-            self.optimizers["d"].zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.optimizers["d"].step()
+            d_loss, d_real, d_fake = self.d_update(real, fake_for_d)
 
         with frozen(self.D):
             g_loss = self.generator_loss(self.D(fake), self.p.g_loss)  # D just moved: score the fakes again
@@ -208,7 +231,7 @@ class GANObjective(Objective):
 
     @torch.no_grad()
     def generate(self, z: Tensor) -> Tensor:
-        return self.G(z)
+        return self.space.to_canonical(self.G(z))
 
 
 class WGANObjective(Objective):
@@ -218,8 +241,9 @@ class WGANObjective(Objective):
 
     def __init__(self, p: WGANParams):
         self.p, self.latent = p, p.latent
-        self.G = make_generator(p.generator, p.latent, p.upsample_kernels)
-        self.C = make_discriminator(p.critic, spectral_norm=p.constraint == "sn")
+        self.space = ImageSpace(p.output, p.image_size)
+        self.G = make_generator(p.generator, p.latent, p.upsample_kernels, p.output, p.image_size)
+        self.C = make_discriminator(p.critic, spectral_norm=p.constraint == "sn", size=p.image_size)
         self.nets = {"generator": self.G, "critic": self.C}
         if p.constraint == "clip":  # the WGAN paper: momentum-free RMSprop
             make = lambda params: torch.optim.RMSprop(params, lr=p.lr, foreach=True)  # noqa: E731
@@ -234,8 +258,16 @@ class WGANObjective(Objective):
         (grad,) = torch.autograd.grad(self.C(mix).sum(), mix, create_graph=True)
         return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
+    def critic_updates(self) -> int:
+        """Critic updates before this generator update: n_critic, or the WGAN paper's schedule
+        (Algorithm 1's code: 100 for the first 25 generator updates and every 500th)."""
+        g = self.iteration - 1  # generator updates done so far
+        if self.p.critic_schedule == "paper" and (g < 25 or g % 500 == 0):
+            return 100
+        return self.p.n_critic
+
     def step(self, next_batch: NextBatch) -> dict[str, Tensor]:
-        reals = [next_batch() for _ in range(self.p.n_critic)]
+        reals = [next_batch() for _ in range(self.critic_updates())]
         with torch.no_grad():  # G is fixed during the critic's updates: one batched forward for all of them
             fakes = self.G(torch.randn(sum(len(r) for r in reals), self.latent)).split([len(r) for r in reals])
         for real, fake in zip(reals, fakes):
@@ -275,7 +307,7 @@ class WGANObjective(Objective):
 
     @torch.no_grad()
     def generate(self, z: Tensor) -> Tensor:
-        return self.G(z)
+        return self.space.to_canonical(self.G(z))
 
 
 def build(model: str, p, seed: int | None = None) -> Objective:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -31,6 +31,8 @@ OddKernel = Annotated[int, Field(ge=1, le=9, strict=True), AfterValidator(_odd)]
 # YAML has lists, not tuples: the pair itself is checked leniently, its items strictly
 KernelPair = Annotated[tuple[OddKernel, OddKernel], Field(strict=False)]
 Generator = Literal["fc", "conv3", "conv5", "upsample"]
+Output = Literal["tanh", "sigmoid"]  # the generator's last activation: images on [-1, 1] or on [0, 1]
+ImageSize = Literal[28, 56]  # 56: the note's network (FC to 56 x 56 x 2, then a conv), MNIST upscaled
 
 
 class Strict(BaseModel):
@@ -88,12 +90,19 @@ class GANParams(LoopParams):
     lr_g: PositiveFloat = 2e-4
     lr_d: PositiveFloat = 2e-4
     beta1: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    output: Output = "tanh"
+    image_size: ImageSize = 28
     d_steps: PositiveInt = 1
+    d_pretrain: Annotated[int, Field(ge=0)] = 0  # D updates against the initial G before G trains
     g_loss: Literal["nonsaturating", "saturating"] = "nonsaturating"
     stop_on_nan: bool = True
     # each log row also runs `diagnose` (G's gradient under both losses, about one step's cost):
     # every 10 steps that took 7.5% of the MLP GAN's loop, every 25 steps 2%
     log_every: PositiveInt = 25
+
+    @model_validator(mode="after")
+    def _upsample_size(self):
+        return _check_upsample_size(self)
 
 
 class WGANParams(LoopParams):
@@ -101,21 +110,60 @@ class WGANParams(LoopParams):
     critic: Literal["fc", "conv"] = "fc"
     latent: PositiveInt = 196
     upsample_kernels: KernelPair = (3, 7)
+    output: Output = "tanh"
+    image_size: ImageSize = 28
     constraint: Literal["clip", "gp", "sn"] = "clip"
     clip: PositiveFloat = 0.01
     n_critic: PositiveInt = 5
+    # paper: the WGAN paper's schedule, 100 critic updates per generator update for the first 25
+    # generator updates and every 500th, n_critic otherwise
+    critic_schedule: Literal["constant", "paper"] = "constant"
     lr: PositiveFloat = 5e-5  # RMSprop, as in the WGAN paper
     gp_lambda: PositiveFloat = 10.0
     lr_gp: PositiveFloat = 1e-4  # Adam(0, 0.9) for gp and sn, as in Gulrajani et al.
     stop_on_nan: bool = True
 
+    @model_validator(mode="after")
+    def _upsample_size(self):
+        return _check_upsample_size(self)
 
-class GANExperiment(GANParams):
+
+def _check_upsample_size(p):
+    if p.generator == "upsample" and p.image_size != 28:
+        raise ValueError("the upsample generator draws 28 x 28 images only (image_size: 28)")
+    return p
+
+
+# A condition map: each key a knob of the experiment, each value the list of settings to try.
+# Every combination is one condition, trained at findings.map_seeds (the experiment's own setting
+# at findings.seeds). Values are checked as the experiment's own knobs would be.
+ConditionGrid = dict[str, Annotated[list[bool | int | float | str], Field(min_length=1)]]
+
+
+class _MappedExperiment:
+    @model_validator(mode="after")
+    def _grid(self):
+        fields = type(self).model_fields
+        for key, values in self.map.items():
+            if key in ("model", "map") or key not in fields:
+                raise ValueError(f"map: {key!r} is not a knob of a {self.model} experiment")
+            for value in values:
+                try:
+                    type(self).model_validate({**self.model_dump(exclude={"map"}), key: value})
+                except ValidationError as exc:
+                    raise ValueError(f"map: {key} = {json.dumps(value)} is not allowed: "
+                                     f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        return self
+
+
+class GANExperiment(_MappedExperiment, GANParams):
     model: Literal["gan"]
+    map: ConditionGrid = {}
 
 
-class WGANExperiment(WGANParams):
+class WGANExperiment(_MappedExperiment, WGANParams):
     model: Literal["wgan"]
+    map: ConditionGrid = {}
 
 
 Experiment = Annotated[GANExperiment | WGANExperiment, Field(discriminator="model")]
@@ -150,11 +198,33 @@ class Thresholds(Strict):
     f7_tolerance: PositiveFloat = 1e-6
 
 
+class ValidityParams(Strict):
+    """What an experiment must show before its outcome counts as evidence (DESIGN section 1b)."""
+
+    levelled_window: Annotated[int, Field(ge=2)] = 3  # trained: the last this many snapshot FIDs ...
+    levelled_tolerance: PositiveFloat = 0.10  # ... lie within this fraction of their smallest
+    strong_d_acc_fake_min: Probability = 0.95  # F1: D's accuracy on fakes, mean over the last half of training
+    clip_binds_min_clip: PositiveFloat = 0.1  # F3: at every clip >= this, some critic weights sit at +-c ...
+    clip_binds_share_min: Annotated[float, Field(ge=0, lt=1)] = 0.0  # ... a share above this
+
+
+def _distinct(seeds: list[int]) -> list[int]:
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("seeds must be distinct")
+    return seeds
+
+
+Seeds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1), AfterValidator(_distinct)]
+
+
 class FindingsParams(Strict):
+    seeds: Seeds = [0, 1, 2]  # every training-based claim runs at each seed
+    map_seeds: Seeds = [0]  # the seeds that scan a condition map (a verdict needs all of `seeds`)
     experiments: dict[str, Experiment] = {}
     toy: ToyParams = ToyParams()
     fid_snapshot_n: Annotated[int, Field(ge=64, le=2048)] = 256  # FID over training steps, at this n
     thresholds: Thresholds = Thresholds()
+    validity: ValidityParams = ValidityParams()
 
 
 class EvaluateParams(Strict):

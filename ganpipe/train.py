@@ -163,6 +163,9 @@ def fit(
         start = load_checkpoint(checkpoint, digest, objective, batches, result, window)
         result.resumed_from = start
 
+    if start == 0:
+        objective.pretrain(batches)
+
     # autocast covers the step only: grids, samples and diagnostics stay in float32
     autocast = torch.autocast(data.device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext()
     show = sys.stdout.isatty() if progress is None else progress
@@ -172,6 +175,7 @@ def fit(
         for net in objective.nets.values():
             net.train()
         for step in range(start + 1, cfg.steps + 1):
+            objective.iteration = step
             with autocast:
                 window.append(objective.step(batches))
             last = step == cfg.steps
