@@ -139,12 +139,13 @@ def run_experiment(
     data: DataOption = Path("stages/prepare/mnist.npz"),
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore any checkpoint and start from step 0.")] = False,
 ):
-    """Train one experiment behind a finding (findings.experiments.NAME): a GAN or WGAN variant."""
+    """Train one experiment behind a finding (findings.experiments.NAME) at every seed and condition."""
     p = load(params)
     from ganpipe.pipeline.experiment import run_experiment as run
 
-    timing = run(name, p, out or Path("stages/experiments") / name, data, resume="fresh" if fresh else "auto")
-    typer.echo(f"experiment {name}: {timing['steps']} steps in {timing['seconds']:.1f} s")
+    summary = run(name, p, out or Path("stages/experiments") / name, data, resume="fresh" if fresh else "auto")
+    typer.echo(f"experiment {name}: {len(summary['runs'])} runs ({summary['workers']} at a time) in "
+               f"{summary['wall_seconds']:.1f} s, {summary['train_seconds']:.1f} s of training")
 
 
 @app.command()

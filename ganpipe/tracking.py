@@ -204,7 +204,8 @@ def _experiment_id(client, name: str, uri: str) -> str:
 
 
 @contextmanager
-def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=None) -> Iterator[StageRun]:
+def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=None, nested_in: str | None = None,
+              tags: dict[str, str] | None = None) -> Iterator[StageRun]:
     """Open the MLflow run of one stage; it ends FINISHED, or FAILED if the block raises.
 
     A store that cannot be used at the start fails fast, before any work. A store that fails
@@ -214,6 +215,9 @@ def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=No
     would point at it; non-zero leaves the stage unrecorded, so the next `dvc repro` runs it
     again once the store is back (a training stage resumes from its last checkpoint, which is
     kept in this case). If the block itself raises, that error is the one reported.
+
+    `nested_in`: a run id to nest this run under instead of the pipeline execution's run (a
+    findings experiment's stage run holds one run per seed and condition); `tags`: more tags.
     """
     uri = tracking_uri(params.mlflow)
     check_reachable(uri)
@@ -223,13 +227,14 @@ def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=No
     from mlflow.tracking import MlflowClient
 
     root = repo_root()
-    tags = {"stage": stage, "git_commit": git_commit(root), "mlflow.runName": stage}
+    run_name = stage if not tags or "mlflow.runName" not in tags else tags["mlflow.runName"]
+    tags = {"stage": stage, "git_commit": git_commit(root), **(tags or {}), "mlflow.runName": run_name}
     for var, tag in (("DVC_EXP_NAME", "dvc_exp_name"), ("DVC_EXP_BASELINE_REV", "dvc_exp_baseline_rev"),
                      ("DVC_STAGE", DVC_STAGE_TAG)):
         if os.environ.get(var):
             tags[tag] = os.environ[var]
     dumped = params.model_dump(mode="json")
-    logged = {"seed": params.seed, "params_digest": params.digest()}
+    logged = {"seed": params.seed, "params_digest": params.digest()} if nested_in is None else {"seed": params.seed}
     for group in groups:
         logged.update(flatten(dumped[group], group + "."))
     if extra is not None and not groups:  # a findings experiment: log its own config
@@ -238,11 +243,11 @@ def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=No
         with _first_use_lock(uri):
             client = MlflowClient(tracking_uri=uri)  # opening a new sqlite store creates its tables
             experiment_id = _experiment_id(client, params.mlflow.experiment, uri)
-        key = execution_key()
+        key = execution_key() if nested_in is None else None
         parent_id = parent_run(client, experiment_id, key, tags, execution_dir()) if key else None
-        if parent_id:
-            tags["mlflow.parentRunId"] = parent_id
-        run = client.create_run(experiment_id, tags=tags, run_name=stage)
+        if parent_id or nested_in:
+            tags["mlflow.parentRunId"] = parent_id or nested_in
+        run = client.create_run(experiment_id, tags=tags, run_name=run_name)
         client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in logged.items()])
     except Exception as exc:
         raise TrackingError(f"cannot use MLflow store {uri}: {str(exc).splitlines()[0][:200]}") from None

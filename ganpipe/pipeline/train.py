@@ -20,9 +20,10 @@ NET_FILES = {"generator": "generator.pt", "discriminator": "discriminator.pt", "
              "autoencoder": "autoencoder.pt"}
 
 
-def checkpoint_path(out: Path, model: str, digest: str) -> Path:
-    """Checkpoints live beside the stage folder (DVC clears outputs before a stage runs)."""
-    return out.parent / ".checkpoints" / f"{out.name}-{model}-{digest}.pt"
+def checkpoint_path(out: Path, model: str, digest: str, checkpoints: Path | None = None) -> Path:
+    """Checkpoints live beside the stage folder (DVC clears outputs before a stage runs), or in
+    `checkpoints`, a folder outside the stage's outputs."""
+    return (checkpoints or out.parent / ".checkpoints") / f"{out.name}-{model}-{digest}.pt"
 
 
 def train_model(model: str, params: Params, out: Path, data_path: Path = MNIST, resume: str = "auto",
@@ -32,8 +33,10 @@ def train_model(model: str, params: Params, out: Path, data_path: Path = MNIST, 
 
 
 def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Path = MNIST, resume: str = "auto",
-          should_stop=None) -> dict:
-    """Train `model` with config `cfg` (a params group or a findings experiment); returns train.json's dict."""
+          should_stop=None, nested_in: str | None = None, tags: dict[str, str] | None = None,
+          progress: bool | None = None, checkpoints: Path | None = None) -> dict:
+    """Train `model` with config `cfg` (a params group or a findings experiment); returns train.json's dict.
+    `nested_in` and `tags` go to the MLflow run (see tracking.stage_run)."""
     import torch
 
     from ganpipe.data import load_split
@@ -48,13 +51,14 @@ def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Pat
         torch.set_default_device(device)
     data = to_tensor(load_split(data_path, "train").images).to(device)
     digest = params.digest_of(cfg)
-    checkpoint = checkpoint_path(out, model, digest)
+    checkpoint = checkpoint_path(out, model, digest, checkpoints)
     if resume == "fresh":
         checkpoint.unlink(missing_ok=True)
     elif resume == "require" and not checkpoint.exists():
         raise InputError(f"{checkpoint}: no checkpoint of these params to resume from")
 
-    with stage_run(stage, params, groups=(model,) if stage.startswith("train-") else (), extra=cfg) as run:
+    with stage_run(stage, params, groups=(model,) if stage.startswith("train-") else (), extra=cfg,
+                   nested_in=nested_in, tags=tags) as run:
         def on_grid(png: bytes, step: int) -> None:
             path = out / "grids" / f"step_{step:06d}.png"
             write_bytes(path, png)
@@ -63,9 +67,10 @@ def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Pat
         objective = build(model, cfg, seed=params.seed)
         for net in objective.nets.values():
             net.to(device)
+        data = objective.space.from_canonical(data)  # the size and range this model trains at
         result = fit(objective, data, cfg, seed=params.seed, digest=digest, checkpoint=checkpoint,
                      stop_on_nan=getattr(cfg, "stop_on_nan", True), on_log=run.log_metrics, on_grid=on_grid,
-                     should_stop=should_stop)
+                     should_stop=should_stop, progress=progress)
 
         for name, net in objective.nets.items():
             save_torch(out / NET_FILES[name], {k: v.cpu() for k, v in net.state_dict().items()})
