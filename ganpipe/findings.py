@@ -8,15 +8,19 @@ the thresholds from params.yaml, and returns one JSON-ready record:
 
 The verdict is "reproduced" exactly when every check holds; the checks are comparisons of the
 observed numbers with the thresholds, nothing else. Moving a threshold moves the verdict.
+For the training-based claims this is one seed's record; `ganpipe.verdicts` turns the records of
+all seeds, and the `validity_*` checks below, into the claim's verdict.
 """
 
 from __future__ import annotations
 
 import math
 
-from ganpipe.params import Thresholds
+from ganpipe.params import Thresholds, ValidityParams
+from ganpipe.verdicts import check
 
 LOG2 = math.log(2)
+SEEDED = ("F1", "F3", "F3b", "F4", "F4b", "F4c", "F5")  # training-based: judged at every seed
 
 
 def record(claim: str, measure: str, observed: dict, thresholds: dict, checks: dict[str, bool]) -> dict:
@@ -195,3 +199,63 @@ def judge_f7(ev: dict, t: Thresholds) -> dict:
 
 JUDGES = {"F1": judge_f1, "F2": judge_f2, "F2b": judge_f2b, "F3": judge_f3, "F3b": judge_f3b, "F4": judge_f4,
           "F4b": judge_f4b, "F4c": judge_f4c, "F5": judge_f5, "F6": judge_f6, "F7": judge_f7}
+
+
+# ---- validity: what must be true of one seed's runs for its checks to mean anything
+
+
+def levelled(fids: list[float], v: ValidityParams) -> dict:
+    """Trained: the last `levelled_window` snapshot FIDs lie within `levelled_tolerance` of the smallest."""
+    tail = [float(x) for x in fids[-v.levelled_window:]]
+    spread = (max(tail) - min(tail)) / max(min(tail), 1e-9)
+    return check({"last_fids": tail, "spread": spread},
+                 f"last {v.levelled_window} snapshot FIDs within {v.levelled_tolerance:.0%} of the smallest",
+                 len(tail) == v.levelled_window and spread <= v.levelled_tolerance)
+
+
+def clip_binds(shares: dict[str, float], v: ValidityParams) -> dict:
+    """The manipulation took effect: at every clip >= clip_binds_min_clip some critic weights sit at
+    +-c (otherwise a large clip is the same run as no clip at all)."""
+    large = {c: s for c, s in shares.items() if float(c) >= v.clip_binds_min_clip}
+    return check(large, f"share of weights at +-c above {v.clip_binds_share_min:g} at every clip >= "
+                 f"{v.clip_binds_min_clip:g} (and at least one such clip)",
+                 bool(large) and all(s > v.clip_binds_share_min for s in large.values()))
+
+
+def equal_steps(steps: dict[str, int]) -> dict:
+    return check(steps, "every run compared trained for the same number of steps", len(set(steps.values())) == 1)
+
+
+def validity_f1(ev: dict, v: ValidityParams) -> dict:
+    return {"d_is_strong": check(ev["late_d_acc_fake"], f"D's accuracy on fakes, mean over the second half of "
+                                 f"training, >= {v.strong_d_acc_fake_min:g}", ev["late_d_acc_fake"] >= v.strong_d_acc_fake_min)}
+
+
+def validity_f3(ev: dict, v: ValidityParams) -> dict:
+    return {"clip_binds": clip_binds(ev["boundary_share_by_clip"], v),
+            "trained_at_paper_clip": levelled(ev["fid_curves"][ev["paper_clip"]], v)}
+
+
+def validity_f3b(ev: dict, v: ValidityParams) -> dict:
+    return {"clip_binds": clip_binds(ev["boundary_share_by_clip"], v),
+            "trained_at_paper_clip": levelled(ev["fid_curves"][ev["paper_clip"]], v),
+            "trained_at_largest_clip": levelled(ev["fid_curves"][ev["largest_clip"]], v)}
+
+
+def validity_f4(ev: dict, v: ValidityParams, heads: tuple[str, ...]) -> dict:
+    out = {f"trained_{h}": levelled(ev["fid_curves"][h], v) for h in heads}
+    out["equal_steps"] = equal_steps(ev["head_steps"])
+    return out
+
+
+def validity_f5(ev: dict, v: ValidityParams) -> dict:
+    return {"equal_steps_reached": check({"upsample": ev["upsample_steps"], "conv5": ev["conv5_last_step"]},
+                                         "the conv5 run reached the upsample run's steps",
+                                         ev["conv5_last_step"] >= ev["upsample_steps"])}
+
+
+VALIDITY = {"F1": validity_f1, "F3": validity_f3, "F3b": validity_f3b,
+            "F4": lambda ev, v: validity_f4(ev, v, ("fc",)),
+            "F4b": lambda ev, v: validity_f4(ev, v, ("conv3",)),
+            "F4c": lambda ev, v: validity_f4(ev, v, ("conv5", "fc")),
+            "F5": validity_f5}

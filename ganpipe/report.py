@@ -102,9 +102,10 @@ def render(out: Path, *, findings: dict, evidence: dict, metrics: dict, provenan
     sns.set_theme(style="whitegrid", context="paper")
     figs = Figures()
     md: list[str] = []
-    reproduced = sum(f["verdict"] == "reproduced" for f in findings.values())
+    counts = {state: sum(f["verdict"] == state for f in findings.values())
+              for state in ("reproduced", "mixed", "not reproduced", "inconclusive")}
     md += ["# ganpipe report: the note's claims, measured", "",
-           f"{reproduced} of {len(findings)} claims reproduced under the committed params "
+           f"Of {len(findings)} claims: " + ", ".join(f"{n} {state}" for state, n in counts.items()) + " under the committed params "
            f"(main WGAN clip = {params_summary['wgan_clip']}, main GAN generator = {params_summary['gan_generator']}, "
            f"data: {provenance['data']['source']}). Every number below is computed by the pipeline; "
            "verdicts compare them with the thresholds in `params.yaml` (`findings.thresholds`).", ""]
@@ -120,20 +121,29 @@ def render(out: Path, *, findings: dict, evidence: dict, metrics: dict, provenan
            "AE and VAE: decoded codes drawn from N(0, I). GAN and WGAN: fixed noise.", ""]
 
     # ---- findings table
-    md += ["## Findings", "", _table(["id", "claim", "verdict", "checks"],
-           [[cid, findings[cid]["claim"], f"**{findings[cid]['verdict']}**",
-             ", ".join(f"{k}: {_fmt(v)}" for k, v in findings[cid]["checks"].items())] for cid in CLAIM_ORDER]), ""]
+    md += ["## Findings", "", VERDICT_LEGEND, "",
+           _table(["id", "claim", "verdict", "holds in", "validity", "condition map"],
+                  [[cid, findings[cid]["claim"], f"**{findings[cid]['verdict']}**", findings[cid]["holds_in"],
+                    _validity_word(findings[cid]), findings[cid].get("conditions_summary", findings[cid].get("scope", ""))]
+                   for cid in CLAIM_ORDER]), ""]
 
     for cid in CLAIM_ORDER:
         f = findings[cid]
-        md += [f"### {cid}. {TITLES[cid]}: {f['verdict']}", "", f"*The note:* {f['claim']}", "",
+        md += [f"### {cid}. {TITLES[cid]}: {f['verdict']} ({f['holds_in']})", "", f"*The note:* {f['claim']}", "",
                f"*Measured:* {f['measure']}.", ""]
-        obs = [[k, v] for k, v in f["observed"].items() if not isinstance(v, (dict, list))]
+        if "seeds" in f:
+            md += _seed_tables(f)
+        else:
+            md += [f"*Scope:* {f['scope']}.", ""]
+            obs = [[k, v] for k, v in f["observed"].items() if not isinstance(v, (dict, list))]
+            md += [_table(["observed", "value"], obs), "",
+                   _table(["check", "holds"], [[k, v] for k, v in f["checks"].items()]), ""]
         thr = [[k, v] for k, v in f["thresholds"].items()]
-        md += [_table(["observed", "value"], obs), ""]
         if thr:
             md += [_table(["threshold", "value"], thr), ""]
         md += _claim_section(cid, f, evidence, metrics, model_samples, experiment_snapshots, figs, plt, sns)
+        if f.get("conditions"):
+            md += _condition_table(f)
 
     # ---- provenance
     md += ["## Provenance", "", _table(["item", "value"], [
@@ -179,6 +189,59 @@ def html_page(markdown: str, folder: Path, title: str = "ganpipe report") -> str
             f"<style>{style}</style></head><body>{body}</body></html>\n")
 
 
+VERDICT_LEGEND = ("Each training-based claim (F1, F3-F5) runs at every seed of `findings.seeds`; *holds in* "
+                  "counts the seeds whose checks all pass. **reproduced**: every seed; **mixed**: some; **not reproduced**: "
+                  "none; **inconclusive**: a validity check failed (not trained, the manipulation did not take effect, "
+                  "unequal conditions), so the experiment could not test the claim. F2, F2b, F6 and F7 are single "
+                  "runs (toys with exact answers, the math, the main models).")
+
+
+def _validity_word(f: dict) -> str:
+    failed = [name for name, v in f.get("validity", {}).items() if not v["ok"]]
+    if not f.get("validity"):
+        return "n/a" if "scope" in f else "ok"
+    return "ok" if not failed else "failed: " + ", ".join(failed)
+
+
+def _value(v) -> str:
+    if isinstance(v, dict):
+        return "; ".join(f"{k}: {_value(x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    return _fmt(v)
+
+
+def _seed_tables(f: dict) -> list[str]:
+    """Per-seed values with mean and range, per-seed checks, and the validity checks."""
+    seeds = list(f["seeds"])
+    rows = []
+    for key, sp in f["spread"].items():
+        rows.append([key] + [f["seeds"][s]["observed"][key] for s in seeds] + [sp["mean"], f"{_fmt(sp['min'])} to {_fmt(sp['max'])}"])
+    out = [_table(["observed"] + [f"seed {s}" for s in seeds] + ["mean", "range"], rows), ""]
+    checks = list(next(iter(f["seeds"].values()))["checks"])
+    out += [_table(["check"] + [f"seed {s}" for s in seeds] + ["holds in"],
+                   [[c] + [f["seeds"][s]["checks"][c] for s in seeds] + [f["checks"][c]] for c in checks]
+                   + [["**all checks**"] + [f["seeds"][s]["holds"] for s in seeds] + [f["holds_in"]]]), ""]
+    out += ["*Validity* (what must hold for the verdict to mean anything):", "",
+            _table(["validity check", "required"] + [f"seed {s}" for s in seeds] + ["ok"],
+                   [[name, v["required"]] + [_value(v["value"].get(s)) for s in seeds] + [v["ok"]]
+                    for name, v in f["validity"].items()]), ""]
+    return out
+
+
+def _condition_table(f: dict) -> list[str]:
+    rows = [[c["name"], c["n_seeds"], _validity_word(c), c["holds_in"], f"**{c['verdict']}**"] for c in f["conditions"]]
+    return ["*Condition map* (`base` is the experiment's own setting; each other condition changes the knobs it names; "
+            "declared in params.yaml under the experiment's `map`):", "",
+            _table(["condition", "seeds run", "validity", "holds in", "verdict"], rows), "",
+            f"Summary: {f['conditions_summary']}.", ""]
+
+
+def _first_seed(f: dict) -> tuple[str, dict]:
+    seed = next(iter(f["seeds"]))
+    return seed, f["seeds"][seed]["observed"]
+
+
 def _claim_section(cid, f, evidence, metrics, model_samples, snaps, figs, plt, sns) -> list[str]:
     o = f["observed"]
     if cid == "F1":
@@ -186,13 +249,14 @@ def _claim_section(cid, f, evidence, metrics, model_samples, snaps, figs, plt, s
         fig, axes = plt.subplots(1, 2, figsize=(9, 3))
         axes[0].semilogy(h["step"], h["d_loss"], label="D loss")
         axes[0].semilogy(h["step"], h["g_loss"], label="G loss")
-        axes[0].set_xlabel("step"), axes[0].legend(), axes[0].set_title("strong discriminator: losses")
-        steps, images = snaps[o["experiment"]]
+        seed, _ = _first_seed(f)
+        axes[0].set_xlabel("step"), axes[0].legend(), axes[0].set_title(f"strong discriminator: losses, seed {seed}")
+        steps, images = snaps["f1_strong_d"]
         axes[1].imshow(tile(images[-1][:36], nrow=6), cmap="gray", vmin=0, vmax=255)
-        axes[1].axis("off"), axes[1].set_title(f"samples at step {steps[-1]}")
+        axes[1].axis("off"), axes[1].set_title(f"samples at step {steps[-1]}, seed {seed}")
         path = figs.add("f1_collapse.png", fig)
         return [f"![F1]({path})", "",
-                f"D loss fell to {_fmt(o['min_d_loss'])} and G loss climbed to {_fmt(o['max_g_loss'])} "
+                f"Mean over seeds: D loss fell to {_fmt(o['min_d_loss'])} and G loss climbed to {_fmt(o['max_g_loss'])} "
                 f"(at the end: {_fmt(o['final_d_loss'])} and {_fmt(o['final_g_loss'])}); "
                 f"{_fmt(100 * o['blank_fraction'])}% of samples are near-blank (mean brightness "
                 f"{_fmt(o['brightness'])} against {_fmt(o['real_brightness'])} for real digits).", ""]
@@ -238,28 +302,35 @@ def _claim_section(cid, f, evidence, metrics, model_samples, snaps, figs, plt, s
         return [f"![F2b]({path})", "", f"Density-weighted mean |D - D*| = {_fmt(o['mae_weighted'])} "
                 f"(a constant 1/2 scores {_fmt(o['const_half_mae_weighted'])}).", ""]
     if cid == "F3":
-        e = evidence["F3"]
-        fig, axes = plt.subplots(1, len(e["sweep"]), figsize=(3.2 * len(e["sweep"]), 2.8), squeeze=False)
-        for ax, name in zip(axes[0], e["sweep"]):
-            hist = e["histograms"][name]
+        seed, _ = _first_seed(f)
+        sweep, clips = evidence["sweep"], evidence["clips"]
+        fig, axes = plt.subplots(1, len(sweep), figsize=(3.2 * len(sweep), 2.8), squeeze=False)
+        for ax, name in zip(axes[0], sweep):
+            hist = evidence["histograms"][f"{name}/base/seed_{seed}"]
             centers = (np.array(hist["edges"][:-1]) + np.array(hist["edges"][1:])) / 2
             ax.bar(centers, np.array(hist["counts"]) / sum(hist["counts"]), width=centers[1] - centers[0])
-            ax.set_title(f"c = {e['clips'][name]}: {100 * hist['boundary_share']:.0f}% at +-c", fontsize=9)
+            ax.set_title(f"c = {clips[name]}: {100 * hist['boundary_share']:.0f}% at +-c", fontsize=9)
             ax.set_xlabel("weight / c")
         path = figs.add("f3_weight_histograms.png", fig)
-        return [f"![F3]({path})", "", f"At c = {o['clip']}, {_fmt(100 * o['boundary_share'])}% of the critic's "
-                "weights lie within 1% of +-c.", ""]
+        rows = [[c] + [f["seeds"][s]["observed"]["boundary_share_by_clip"][c] for s in f["seeds"]]
+                for c in next(iter(f["seeds"].values()))["observed"]["boundary_share_by_clip"]]
+        return [f"![F3]({path})", "", f"Critic weight histograms at seed {seed}. Share of weights within 1% of +-c, "
+                "every clip and seed:", "", _table(["clip"] + [f"seed {s}" for s in f["seeds"]], rows), ""]
     if cid == "F3b":
-        e = evidence["F3"]
-        panels = {f"c = {e['clips'][n]}": snaps[n][1][-1][:36] for n in e["sweep"]}
+        seed, o0 = _first_seed(f)
+        sweep, clips = evidence["sweep"], evidence["clips"]
+        panels = {f"c = {clips[n]}": snaps[n][1][-1][:36] for n in sweep}
         path = figs.add("f3b_clip_sweep_samples.png", _grids_figure(panels))
-        rows = [[c, o["background_level"][c], o["relief_score"][c], o["fid"][c]] for c in o["background_level"]]
-        rows.append(["real", o["real_background_level"], o["real_relief_score"], 0.0])
-        return [f"![F3b]({path})", "", _table(["clip", "background level", "relief score", "FID"], rows), ""]
+        rows = [[c, s] + [f["seeds"][s]["observed"][k][c] for k in ("background_level", "relief_score", "fid")]
+                for s in f["seeds"] for c in o0["background_level"]]
+        rows.append(["real", "", o0["real_background_level"], o0["real_relief_score"], 0.0])
+        return [f"![F3b]({path})", "", f"Samples at seed {seed}.", "",
+                _table(["clip", "seed", "background level", "relief score", "FID"], rows), ""]
     if cid in ("F4", "F4b", "F4c"):
         if cid != "F4":
             return ["See the figures of F4.", ""]
         names = {"fc": "f4_fc", "conv3": "f4_conv3", "conv5": "f4_conv5"}
+        seeds = evidence["seeds"]
         panels = {}
         for head, name in names.items():
             steps, images = snaps[name]
@@ -268,25 +339,33 @@ def _claim_section(cid, f, evidence, metrics, model_samples, snaps, figs, plt, s
         path_grid = figs.add("f4_heads_over_steps.png", _grids_figure(panels, ncols=3, size=2.2))
         fig, axes = plt.subplots(1, 3, figsize=(12, 3))
         real = evidence["real"]
-        for head, name in names.items():
-            s = evidence["series"][name]
-            axes[0].plot(s["step"], s["peripheral_energy"], "o-", label=head)
-            axes[1].plot(s["step"], s["midgrey_share"], "o-", label=head)
-            axes[2].plot(s["step"], s["fid"], "o-", label=head)
+        palette = sns.color_palette(n_colors=3)
+        for color, (head, name) in zip(palette, names.items()):
+            for i, seed in enumerate(seeds):
+                s = evidence["series"][f"{name}/base/seed_{seed}"]
+                label = head if i == 0 else None
+                axes[0].plot(s["step"], s["peripheral_energy"], "o-", color=color, ms=3, lw=1, label=label)
+                axes[1].plot(s["step"], s["midgrey_share"], "o-", color=color, ms=3, lw=1, label=label)
+                axes[2].plot(s["step"], s["fid"], "o-", color=color, ms=3, lw=1, label=label)
         axes[0].axhline(real["peripheral_energy"], color="k", ls=":", label="real")
         axes[1].axhline(real["midgrey_share"], color="k", ls=":", label="real")
         for ax, title in zip(axes, ("peripheral energy (noise)", "mid-grey share (blur)", f"FID at n={evidence['snapshot_n']}")):
             ax.set_title(title), ax.set_xlabel("step"), ax.legend(fontsize=7)
         path_curves = figs.add("f4_heads_measures.png", fig)
-        return [f"![F4 grids]({path_grid})", "", f"![F4 measures]({path_curves})", ""]
+        return [f"![F4 grids]({path_grid})", "", f"Grids: seed {seeds[0]}. Curves: every seed (one line per seed), "
+                "the FID panel is what the `trained` validity checks read.", "", f"![F4 measures]({path_curves})", ""]
     if cid == "F5":
         fig, ax = plt.subplots(figsize=(6, 3))
-        for name, label in (("f4_conv5", "conv5 head"), ("f5_upsample", "upsample + two convs")):
-            s, t = evidence["series"][name], evidence["timing"][name]
-            ax.plot(np.array(s["step"]) * t["seconds_per_step"], s["fid"], "o-", label=label)
-        ax.set_xlabel("training wall time (s)"), ax.set_ylabel("FID"), ax.legend(fontsize=7)
+        palette = sns.color_palette(n_colors=2)
+        for color, (name, label) in zip(palette, (("f4_conv5", "conv5 head"), ("f5_upsample", "upsample + two convs"))):
+            for i, seed in enumerate(evidence["seeds"]):
+                key = f"{name}/base/seed_{seed}"
+                s, t = evidence["series"][key], evidence["timing"][key]
+                ax.plot(np.array(s["step"]) * t["seconds_per_step"], s["fid"], "o-", color=color, ms=3, lw=1,
+                        label=label if i == 0 else None)
+        ax.set_xlabel("training wall time (s, one thread)"), ax.set_ylabel("FID"), ax.legend(fontsize=7)
         path = figs.add("f5_fid_vs_time.png", fig)
-        return [f"![F5]({path})", "", f"The upsample generator takes {_fmt(o['upsample_seconds_per_step'])} s per step "
+        return [f"![F5]({path})", "", "Means over seeds: the upsample generator takes {_fmt(o['upsample_seconds_per_step'])} s per step "
                 f"against {_fmt(o['conv5_seconds_per_step'])} s ({_fmt(o['slowdown'])}x). At equal steps "
                 f"({o['upsample_steps']}) FID is {_fmt(o['upsample_fid_equal_steps'])} against "
                 f"{_fmt(o['conv5_fid_equal_steps'])}; at equal wall time ({_fmt(o['equal_time_seconds'])} s, conv5 at step "

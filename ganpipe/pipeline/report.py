@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from ganpipe.conditions import BASE, run_folder
 from ganpipe.files import load_npz
 from ganpipe.params import Params
 from ganpipe.report import html_page, render
@@ -65,9 +66,10 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
     evidence = _read_json(stages / "findings" / "evidence.json")
     metrics = _read_json(stages / "evaluate" / "metrics.json")
     samples = {m: load_npz(stages / m / "samples.npz", required=("images",))["images"] for m in MODELS}
-    snaps = {}
+    snaps = {}  # each experiment's own setting at the first seed: the report's sample grids
     for name in params.findings.experiments:
-        z = load_npz(stages / "experiments" / name / "snapshots.npz", required=("steps", "images"))
+        folder = run_folder(stages / "experiments" / name, BASE, params.findings.seeds[0])
+        z = load_npz(folder / "snapshots.npz", required=("steps", "images"))
         snaps[name] = (z["steps"], z["images"])
     uri = tracking_uri(params.mlflow)
     root = repo_root()

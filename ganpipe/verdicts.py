@@ -1,0 +1,89 @@
+"""From per-seed checks to a verdict (DESIGN section 1b), on plain records.
+
+A training-based claim is judged at each seed: the checks of that seed's numbers, and whether all
+hold. Before that counts, the experiment's validity checks (trained, the manipulation took effect,
+equal conditions) must pass at every seed: otherwise it could not test the claim.
+
+    validity failed anywhere  -> inconclusive
+    holds at every seed       -> reproduced
+    holds at some seeds       -> mixed
+    holds at none             -> not reproduced
+
+A condition map judges each condition the same way. Its summary names only conditions that ran at
+every seed of findings.seeds: a condition scanned at fewer seeds is a lead, not a verdict.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+REPRODUCED, MIXED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "mixed", "not reproduced", "inconclusive"
+
+
+def state(holds: list[bool], valid: bool) -> str:
+    if not valid:
+        return INCONCLUSIVE
+    if holds and all(holds):
+        return REPRODUCED
+    return MIXED if any(holds) else NOT_REPRODUCED
+
+
+def holds_in(holds: list[bool]) -> str:
+    return f"{sum(map(bool, holds))}/{len(holds)}"
+
+
+def check(value, required: str, ok: bool) -> dict:
+    """One validity check: the measured value, the requirement in words, and whether it is met."""
+    return {"value": value, "required": required, "ok": bool(ok)}
+
+
+def merge_validity(per_seed: dict[int, dict[str, dict]]) -> dict[str, dict]:
+    """Validity per check over seeds: the values by seed, ok only if ok at every seed."""
+    names = list(dict.fromkeys(name for checks in per_seed.values() for name in checks))
+    merged = {}
+    for name in names:
+        items = {seed: checks[name] for seed, checks in per_seed.items() if name in checks}
+        first = next(iter(items.values()))
+        merged[name] = {"value": {str(s): c["value"] for s, c in items.items()}, "required": first["required"],
+                        "ok": all(c["ok"] for c in items.values())}
+    return merged
+
+
+def judge_seeds(records: dict[int, dict], validity: dict[int, dict[str, dict]]) -> dict:
+    """records: seed -> a judged record (with `observed` and `checks`); validity: seed -> checks.
+    Returns the claim's seed-level part: seeds, holds_in, validity, verdict."""
+    seeds = {str(seed): {"observed": r["observed"], "checks": r["checks"], "holds": all(r["checks"].values())}
+             for seed, r in sorted(records.items())}
+    holds = [s["holds"] for s in seeds.values()]
+    merged = merge_validity(validity)
+    return {"seeds": seeds, "holds_in": holds_in(holds), "validity": merged,
+            "verdict": state(holds, all(v["ok"] for v in merged.values()))}
+
+
+def spread(seeds: dict[str, dict], key: str) -> dict | None:
+    """Mean, min and max of one observed number over seeds (None if it is not a number)."""
+    values = [s["observed"].get(key) for s in seeds.values()]
+    if not values or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return None
+    return {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values))}
+
+
+def map_summary(verdict: str, conditions: list[dict], n_seeds: int) -> str:
+    """One sentence: where the effect appears among the conditions tried."""
+    full = [c for c in conditions if c["n_seeds"] >= n_seeds and c["verdict"] != INCONCLUSIVE]
+    named = [c["name"] for c in full if c["verdict"] == REPRODUCED]
+    leads = [c["name"] for c in conditions if c["n_seeds"] < n_seeds and c["verdict"] == REPRODUCED]
+    if named:
+        text = f"reproduced under {', '.join(named)} (at every seed)"
+    elif full:
+        text = f"not reproduced under any of the {len(full)} valid condition(s) run at every seed"
+    else:
+        text = "no condition run at every seed passed its validity checks"
+    if leads:
+        text += f"; held under {', '.join(leads)} at the scan seed(s) only (a lead, not a verdict)"
+    inconclusive = [c["name"] for c in conditions if c["verdict"] == INCONCLUSIVE]
+    if inconclusive:
+        text += f"; inconclusive: {', '.join(inconclusive)} ({len(inconclusive)} of {len(conditions)} conditions tried)"
+    else:
+        text += f" ({len(conditions)} conditions tried)"
+    return text
