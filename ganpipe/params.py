@@ -130,7 +130,7 @@ class WGANParams(LoopParams):
 
 def _check_upsample_size(p):
     if p.generator == "upsample" and p.image_size != 28:
-        raise ValueError("the upsample generator draws 28 x 28 images only (image_size: 28)")
+        raise ValueError(f"image_size = {p.image_size} is not allowed: the upsample generator draws 28 x 28 images only")
     return p
 
 
@@ -146,12 +146,12 @@ class _MappedExperiment:
         fields = type(self).model_fields
         for key, values in self.map.items():
             if key in ("model", "map") or key not in fields:
-                raise ValueError(f"map: {key!r} is not a knob of a {self.model} experiment")
+                raise ValueError(f"map.{key} is not allowed: {key!r} is not a knob of a {self.model} experiment")
             for value in values:
                 try:
                     type(self).model_validate({**self.model_dump(exclude={"map"}), key: value})
                 except ValidationError as exc:
-                    raise ValueError(f"map: {key} = {json.dumps(value)} is not allowed: "
+                    raise ValueError(f"map.{key} = {json.dumps(value)} is not allowed: "
                                      f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
         return self
 
@@ -279,6 +279,8 @@ def _describe(err: dict, source: str) -> str:
     if err["type"] == "missing":
         return f"{source}: missing key '{key}'"
     msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "value_error" and isinstance(value, dict):  # a check across keys names its own key
+        return f"{source}: {key}.{msg}"
     return f"{source}: {key} = {json.dumps(value, default=str)} is not allowed: {msg}"
 
 

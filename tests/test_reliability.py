@@ -52,15 +52,21 @@ def leaves(obj, path=()):
 
 
 def mappings(obj, path=()):
-    """Paths of the mappings whose keys are checked (not findings.experiments: its keys are names)."""
+    """Paths of the mappings whose keys are checked (not findings.experiments: its keys are names;
+    not a condition map: its keys are knobs, tested in test_conditions)."""
     if isinstance(obj, dict):
-        if path != ("findings", "experiments"):
+        if path != ("findings", "experiments") and "map" not in path:
             yield path
         for key, value in obj.items():
             yield from mappings(value, (*path, key))
 
 
-LEAVES = list(leaves(PROJECT))
+def listed(path: tuple) -> bool:
+    """Items of the seed lists and of condition maps: checked by their own tests (test_conditions)."""
+    return "map" in path or (len(path) > 1 and path[-2] in ("seeds", "map_seeds"))
+
+
+LEAVES = [p for p in leaves(PROJECT) if not listed(p)]
 MAPPINGS = list(mappings(PROJECT))
 
 
