@@ -81,9 +81,11 @@ def map_summary(verdict: str, conditions: list[dict], n_seeds: int) -> str:
         text = "no condition run at every seed passed its validity checks"
     if leads:
         text += f"; held under {', '.join(leads)} at the scan seed(s) only (a lead, not a verdict)"
+    scanned_not = [c["name"] for c in conditions if c["n_seeds"] < n_seeds and c["verdict"] in (MIXED, NOT_REPRODUCED)]
+    if scanned_not:
+        text += f"; did not hold at the scan seed(s) under {', '.join(scanned_not)}"
     inconclusive = [c["name"] for c in conditions if c["verdict"] == INCONCLUSIVE]
     if inconclusive:
-        text += f"; inconclusive: {', '.join(inconclusive)} ({len(inconclusive)} of {len(conditions)} conditions tried)"
-    else:
-        text += f" ({len(conditions)} conditions tried)"
+        text += f"; inconclusive: {', '.join(inconclusive)}"
+    text += f" ({len(conditions)} conditions tried)"
     return text
