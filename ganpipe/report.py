@@ -143,7 +143,7 @@ def render(out: Path, *, findings: dict, evidence: dict, metrics: dict, provenan
             md += [_table(["threshold", "value"], thr), ""]
         md += _claim_section(cid, f, evidence, metrics, model_samples, experiment_snapshots, figs, plt, sns)
         if f.get("conditions"):
-            md += _condition_table(f)
+            md += _condition_table(cid, f, evidence, experiment_snapshots, figs)
 
     # ---- provenance
     md += ["## Provenance", "", _table(["item", "value"], [
@@ -229,12 +229,29 @@ def _seed_tables(f: dict) -> list[str]:
     return out
 
 
-def _condition_table(f: dict) -> list[str]:
+# the experiments whose samples show a claim's condition map
+MAP_SAMPLES = {"F1": ["f1_strong_d"], "F4": ["f4_fc"], "F4b": ["f4_conv3"], "F4c": ["f4_conv5", "f4_fc"]}
+
+
+def _condition_table(cid: str, f: dict, evidence: dict, snaps: dict, figs: Figures) -> list[str]:
     rows = [[c["name"], c["n_seeds"], _validity_word(c), c["holds_in"], f"**{c['verdict']}**"] for c in f["conditions"]]
-    return ["*Condition map* (`base` is the experiment's own setting; each other condition changes the knobs it names; "
-            "declared in params.yaml under the experiment's `map`):", "",
-            _table(["condition", "seeds run", "validity", "holds in", "verdict"], rows), "",
-            f"Summary: {f['conditions_summary']}.", ""]
+    out = ["*Condition map* (`base` is the experiment's own setting; each other condition changes the knobs it names; "
+           "declared in params.yaml under the experiment's `map`):", "",
+           _table(["condition", "seeds run", "validity", "holds in", "verdict"], rows), "",
+           f"Summary: {f['conditions_summary']}.", ""]
+    names = MAP_SAMPLES.get(cid, evidence["sweep"] if cid == "F3b" else [])
+    panels = {}
+    for c in f["conditions"]:
+        for name in names:
+            key = f"{name}/{c['name']}"
+            if key in snaps:
+                steps, images = snaps[key]
+                panels[f"{name}, {c['name']}\nstep {steps[-1]}, seed {next(iter(c['seeds']))}"] = images[-1][:25]
+    if panels:
+        path = figs.add(f"{cid.lower()}_conditions.png", _grids_figure(panels, ncols=len(names) if len(names) > 1 else
+                                                                      min(len(panels), 4), size=2.2))
+        out += [f"![{cid} conditions]({path})", ""]
+    return out
 
 
 def _first_seed(f: dict) -> tuple[str, dict]:
@@ -314,8 +331,17 @@ def _claim_section(cid, f, evidence, metrics, model_samples, snaps, figs, plt, s
         path = figs.add("f3_weight_histograms.png", fig)
         rows = [[c] + [f["seeds"][s]["observed"]["boundary_share_by_clip"][c] for s in f["seeds"]]
                 for c in next(iter(f["seeds"].values()))["observed"]["boundary_share_by_clip"]]
+        fig, ax = plt.subplots(figsize=(6, 3))
+        for color, name in zip(sns.color_palette(n_colors=len(sweep)), sweep):
+            for i, s in enumerate(f["seeds"]):
+                curve = evidence["series"][f"{name}/base/seed_{s}"]
+                ax.plot(curve["step"], curve["fid"], "o-", color=color, ms=3, lw=1, label=f"c = {clips[name]}" if i == 0 else None)
+        ax.set_xlabel("step"), ax.set_ylabel(f"FID at n={evidence['snapshot_n']}"), ax.legend(fontsize=7)
+        curves = figs.add("f3_sweep_fid.png", fig)
         return [f"![F3]({path})", "", f"Critic weight histograms at seed {seed}. Share of weights within 1% of +-c, "
-                "every clip and seed:", "", _table(["clip"] + [f"seed {s}" for s in f["seeds"]], rows), ""]
+                "every clip and seed:", "", _table(["clip"] + [f"seed {s}" for s in f["seeds"]], rows), "",
+                f"![F3 sweep FID]({curves})", "", "FID of the sweep's runs over training, every seed (the `trained` "
+                "validity checks read the last three points).", ""]
     if cid == "F3b":
         seed, o0 = _first_seed(f)
         sweep, clips = evidence["sweep"], evidence["clips"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from ganpipe.conditions import BASE, run_folder
+from ganpipe.conditions import BASE, conditions, run_folder
 from ganpipe.files import load_npz
 from ganpipe.params import Params
 from ganpipe.report import html_page, render
@@ -66,11 +66,17 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
     evidence = _read_json(stages / "findings" / "evidence.json")
     metrics = _read_json(stages / "evaluate" / "metrics.json")
     samples = {m: load_npz(stages / m / "samples.npz", required=("images",))["images"] for m in MODELS}
-    snaps = {}  # each experiment's own setting at the first seed: the report's sample grids
-    for name in params.findings.experiments:
-        folder = run_folder(stages / "experiments" / name, BASE, params.findings.seeds[0])
-        z = load_npz(folder / "snapshots.npz", required=("steps", "images"))
-        snaps[name] = (z["steps"], z["images"])
+    # the report's sample grids: each experiment's own setting at the first seed (key NAME) and
+    # each condition of its map at its first seed (key NAME/CONDITION)
+    snaps = {}
+    f = params.findings
+    for name, exp in f.experiments.items():
+        for cond in conditions(exp, f.seeds, f.map_seeds):
+            z = load_npz(run_folder(stages / "experiments" / name, cond.name, cond.seeds[0]) / "snapshots.npz",
+                         required=("steps", "images"))
+            snaps[f"{name}/{cond.name}"] = (z["steps"], z["images"])
+            if cond.name == BASE:
+                snaps[name] = snaps[f"{name}/{cond.name}"]
     uri = tracking_uri(params.mlflow)
     root = repo_root()
     with stage_run("report", params, groups=("findings",)) as run:
