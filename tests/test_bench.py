@@ -62,7 +62,7 @@ def test_cli_writes_the_table_and_a_json_of_positive_finite_numbers(tmp_path, di
     out = tmp_path / "bench" / "bench.json"
     res = CliRunner().invoke(app, ["bench", "--steps", "3", "--warmup", "1", "--rounds", "2", "--batch-size", str(B),
                                    "--eval-n", "64", "--data", str(digits_npz), "--out", str(out), "--no-allocator",
-                                   "--no-contention", "--threads", "1"])
+                                   "--no-contention", "--no-seeds", "--threads", "1"])
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
     assert result["config"] == {"steps": 3, "warmup": 1, "rounds": 2, "batch_size": B, "data": str(digits_npz),
@@ -123,6 +123,26 @@ def test_contention_counts_only_the_steps_both_runs_shared():
     assert overlap_rates([early, late], batch_size=10) == [10.0, 20.0]
     with pytest.raises(RuntimeError, match="did not overlap"):
         overlap_rates([{"times": [0.0, 1.0]}, {"times": [2.0, 3.0]}], batch_size=10)
+
+
+def test_seeds_part_times_three_parallel_one_thread_runs_against_one(digits_npz):
+    from ganpipe.bench.seeds import compare_seeds, format_seeds
+
+    cfg = bench.BenchConfig(steps=6, warmup=2, batch_size=B)
+    result = compare_seeds(str(digits_npz), cfg, threads=1, contenders=("mlp",))
+    r = result["mlp"]
+    assert len(r["parallel_per_seed_images_per_s"]) == 3 and min(r["parallel_per_seed_images_per_s"]) > 0
+    assert r["parallel_vs_one"] == pytest.approx(r["parallel_wall_s"] / r["one_seed_wall_s"])
+    table = "\n".join(format_seeds(result, {"mlp": 123.0}))
+    assert "3 seeds / 1" in table and " 123" in table
+
+
+def test_seed_window_runs_from_the_first_timed_step_to_the_last():
+    from ganpipe.bench.seeds import timed_window
+
+    runs = [{"times": [0.0, 1.0, 2.0, 3.0]}, {"times": [0.5, 1.5, 2.5, 5.5]}]  # warm-up: the first tick
+    wall, rates = timed_window(runs, warmup=1)
+    assert wall == pytest.approx(4.5) and rates == pytest.approx([1.0, 0.5])
 
 
 def _moved(before: dict, after: dict) -> list[str]:

@@ -22,14 +22,17 @@ Measured for each default GAN architecture (ARCHITECTURES), in one process:
 4. Contention: the project loop alone, then two copies at once (the MLP GAN and the WGAN), in
    fresh processes, with ganpipe's OpenMP settings and with libgomp's default: each run's
    images/s and the pair's combined throughput against one run alone.
-5. Evaluate-style scoring: `evaluation.Reference(...)` and `.score` at n vs n (10k vs 10k).
+5. Seeds: three seeds as parallel one-thread processes (as the findings experiments train them)
+   against one seed with torch's threads: the cost of three seeds against one, and each seed's
+   images/s beside the reference loop's.
+6. Evaluate-style scoring: `evaluation.Reference(...)` and `.score` at n vs n (10k vs 10k).
 
 Timings depend on the machine and on what else runs on it, so the load average before and after
 is part of the result, and no test ever asserts a speed.
 
 Here: the configuration, scoring, the whole run and its table. The loops are in `loops.py`, the
 clocks, FLOP counts, sgemm peak and kernel replay in `timing.py`, the loop in a fresh process in
-`worker.py`, the allocator's comparison in `allocator.py`, contention in `contention.py`.
+`worker.py`, the allocator's comparison in `allocator.py`, contention in `contention.py`, seeds in `seeds.py`.
 """
 
 from __future__ import annotations
@@ -46,13 +49,14 @@ import torch
 
 from ganpipe.bench.allocator import compare_allocator
 from ganpipe.bench.contention import compare_contention
+from ganpipe.bench.seeds import compare_seeds, format_seeds
 from ganpipe.bench.loops import (ARCHITECTURES, gan_params, load_images, project_step_kernels,
                                  reference_gan, reference_step_flops, resolve_data, run_project_loop,
                                  run_reference_loop)
 from ganpipe.bench.timing import SGEMM_SIZE, StepClock, count_flops, round_sizes, sgemm_gflops, summarize
 from ganpipe.images import to_tensor
 
-__all__ = ["ARCHITECTURES", "BenchConfig", "StepClock", "compare_allocator", "compare_contention", "count_flops",
+__all__ = ["ARCHITECTURES", "BenchConfig", "StepClock", "compare_allocator", "compare_contention", "compare_seeds", "count_flops",
            "format_contention", "format_table", "gan_params", "load_images", "load_warning", "project_step_kernels", "reference_gan",
            "reference_step_flops", "resolve_data", "round_sizes", "run_bench", "run_project_loop",
            "run_reference_loop", "sgemm_gflops", "summarize", "tile_to", "time_scoring"]
@@ -71,6 +75,7 @@ class BenchConfig:
     eval_n: int = 10_000
     allocator: bool = True
     contention: bool = True
+    seeds: bool = True
     threads: int | None = None  # None: torch's default (one per core)
     sgemm_size: int = SGEMM_SIZE
     seed: int = 0
@@ -206,6 +211,10 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
         say("contention: the MLP GAN and the WGAN alone, then two at once, ganpipe's OpenMP settings and libgomp's default")
         result["contention"] = compare_contention(source, cfg, threads)
 
+    if cfg.seeds:
+        say("seeds: three seeds as parallel one-thread processes against one seed")
+        result["seeds"] = compare_seeds(source, cfg, threads)
+
     say(f"scoring {cfg.eval_n} vs {cfg.eval_n}")
     result["evaluate"] = time_scoring(images, cfg.eval_n, cfg.classifier)
     result["machine"]["load_after"] = list(os.getloadavg())
@@ -282,6 +291,9 @@ def format_table(result: dict) -> str:
             lines.append(f"{'':8s} {'ratio':11s} {a['speedup']:8.2f}x")
     if "contention" in result:
         lines += ["", *format_contention(result["contention"])]
+    if "seeds" in result:
+        reference = {"mlp": r["reference"]["images_per_s"] for a, r in result["architectures"].items() if a == "mlp"}
+        lines += ["", *format_seeds(result["seeds"], reference)]
     e = result["evaluate"]
     if m.get("load_warning"):
         lines += ["", f"WARNING: {m['load_warning']}"]
