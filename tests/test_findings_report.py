@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from conftest import GIT, dvc, tiny_project
-from ganpipe.findings import JUDGES
+from ganpipe.findings import JUDGES, SEEDED
+from ganpipe.verdicts import state
 from ganpipe.params import parse_params
 
 pytestmark = pytest.mark.slow
@@ -59,8 +60,26 @@ def test_every_claim_is_judged(repo):
     assert set(findings) == set(JUDGES)
     for claim, record in findings.items():
         assert record["verdict"] in ("reproduced", "mixed", "not reproduced", "inconclusive"), claim
-        assert record["verdict"] == ("reproduced" if all(record["checks"].values()) else "not reproduced")
+        if claim in SEEDED:  # every seed judged, and the verdict follows from the seeds and the validity checks
+            assert list(record["seeds"]) == ["0", "1"], claim
+            holds = [s["holds"] for s in record["seeds"].values()]
+            assert record["holds_in"] == f"{sum(holds)}/2"
+            valid = all(v["ok"] for v in record["validity"].values()) and record["validity"]
+            assert record["verdict"] == state(holds, bool(valid)), claim
+        else:
+            assert record["verdict"] == ("reproduced" if all(record["checks"].values()) else "not reproduced")
     assert findings["F7"]["verdict"] == "reproduced"  # exact math: holds on any budget
+
+
+def test_the_condition_map_runs_at_the_map_seeds(repo):
+    f1 = json.loads((repo / "stages" / "findings" / "findings.json").read_text())["F1"]
+    assert [(c["name"], list(c["seeds"])) for c in f1["conditions"]] == [("base", ["0", "1"]), ("output=sigmoid", ["0"])]
+    assert f1["conditions"][0]["verdict"] == f1["verdict"]
+    assert "conditions tried" in f1["conditions_summary"]
+    assert (repo / "stages/experiments/f1_strong_d/output=sigmoid/seed_0/generator.pt").is_file()
+    assert not (repo / "stages/experiments/f1_strong_d/output=sigmoid/seed_1").exists()
+    report = (repo / "reports" / "report.md").read_text()
+    assert "| output=sigmoid | 1 |" in report and "*Condition map*" in report
 
 
 def test_moving_a_threshold_moves_the_verdict(repo):
@@ -114,7 +133,7 @@ def test_final_values_average_the_last_50_steps_whatever_log_every_is():
     """A run's "final" loss covers the same training steps at any logging resolution."""
     import numpy as np
 
-    from ganpipe.pipeline.findings import Run
+    from ganpipe.evidence import Run
 
     every10, every25 = Run.__new__(Run), Run.__new__(Run)
     every10.history = {"step": np.arange(10, 601, 10), "d_loss": np.arange(10, 601, 10) / 10.0}
@@ -167,6 +186,9 @@ def test_each_pipeline_run_is_one_mlflow_parent_and_exp_show_fits_a_screen(repo)
         training = nested["train@wgan"]
         assert training.data.params["wgan.clip"] == clip
         assert {"fid", "precision", "recall", "modes"} <= training.data.metrics.keys()  # written by evaluate
+    f1 = next(r for r in children[repro.info.run_id] if r.data.tags["dvc_stage"] == "experiment@f1_strong_d")
+    seed_runs = sorted(r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == f1.info.run_id)
+    assert seed_runs == ["f1_strong_d base seed 0", "f1_strong_d base seed 1", "f1_strong_d output=sigmoid seed 0"]
     findings = next(r for r in children[repro.info.run_id] if r.data.tags["dvc_stage"] == "findings")
     assert {f"verdict.{claim}" for claim in JUDGES} <= findings.data.tags.keys()
 

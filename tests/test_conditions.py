@@ -1,0 +1,101 @@
+"""Seeds and condition maps: which runs an experiment trains, that a seed's run does not depend on
+the other seeds, and that a bad map is refused in one line."""
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+from ganpipe import conditions
+from ganpipe.models import ImageSpace, make_discriminator, make_generator
+from ganpipe.objectives import build
+from ganpipe.params import GANExperiment, GANParams, ParamsError, WGANParams, parse_params
+
+LOOP = {"steps": 4, "batch_size": 16, "log_every": 2, "grid_every": 2, "checkpoint_every": 4, "snapshot_size": 64}
+
+
+def test_the_base_runs_at_every_seed_and_the_map_at_the_map_seeds():
+    exp = GANExperiment(model="gan", output="sigmoid", map={"output": ["sigmoid", "tanh"], "d_pretrain": [0, 500]})
+    found = conditions.conditions(exp, [0, 1, 2], [0])
+    assert [(c.name, c.seeds) for c in found] == [
+        ("base", (0, 1, 2)), ("d_pretrain=500", (0,)), ("output=tanh", (0,)), ("d_pretrain=500+output=tanh", (0,))]
+    jobs = conditions.jobs("f1", exp, [0, 1, 2], [0], Path("out"))
+    assert len(jobs) == 6 and jobs[3].folder == Path("out/d_pretrain=500/seed_0")
+    assert jobs[3].cfg.d_pretrain == 500 and jobs[3].cfg.output == "sigmoid" and jobs[3].cfg.map == {}
+
+
+@pytest.mark.parametrize("grid,message", [
+    ({"output": ["relu"]}, "findings.experiments.x.map.output = \"relu\" is not allowed"),
+    ({"clip": [0.1]}, "findings.experiments.x.map.clip is not allowed: 'clip' is not a knob of a gan experiment"),
+    ({"steps": [-1]}, "findings.experiments.x.map.steps = -1 is not allowed"),
+    ({"steps": []}, "findings.experiments.x.map.steps = [] is not allowed"),
+])
+def test_a_bad_map_is_refused_in_one_line(grid, message):
+    with pytest.raises(ParamsError) as err:
+        parse_params({"findings": {"experiments": {"x": {"model": "gan", "map": grid}}}}, "params.yaml")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_seeds_must_be_distinct():
+    with pytest.raises(ParamsError, match="findings.seeds = \\[1, 1\\] is not allowed: seeds must be distinct"):
+        parse_params({"findings": {"seeds": [1, 1]}}, "params.yaml")
+
+
+def test_the_note_size_and_range_reach_the_measures_as_28_on_minus_one_to_one():
+    space = ImageSpace("sigmoid", 56)
+    x = torch.linspace(-1, 1, 28).view(1, 1, 1, 28).expand(3, 1, 28, 28)  # smooth: an upscale keeps it
+    big = space.from_canonical(x)
+    assert big.shape == (3, 1, 56, 56) and big.min() >= 0 and big.max() <= 1
+    back = space.to_canonical(big)
+    assert back.shape == x.shape and (back - x).abs().max() < 0.01  # (the border pixels blur a little)
+    g = make_generator("conv5", 196, output="sigmoid", size=56)
+    out = g(torch.randn(2, 196))
+    assert out.shape == (2, 1, 56, 56) and out.min() >= 0 and out.max() <= 1
+    assert make_discriminator("conv", size=56)(out).shape == (2,)
+    gen = build("gan", GANParams(output="sigmoid", image_size=56, generator="fc"), seed=0).generate(torch.randn(4, 196))
+    assert gen.shape == (4, 1, 28, 28) and gen.min() >= -1 and gen.max() <= 1
+
+
+def test_d_pretraining_moves_only_the_discriminator():
+    obj = build("gan", GANParams(d_pretrain=3, generator="fc"), seed=0)
+    g0 = [p.clone() for p in obj.G.parameters()]
+    d0 = [p.clone() for p in obj.D.parameters()]
+    obj.pretrain(lambda: torch.rand(8, 1, 28, 28) * 2 - 1)
+    assert all(torch.equal(a, b) for a, b in zip(g0, obj.G.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(d0, obj.D.parameters()))
+
+
+def test_the_paper_critic_schedule():
+    obj = build("wgan", WGANParams(critic_schedule="paper", n_critic=5, generator="fc"), seed=0)
+    counts = {}
+    for it in (1, 25, 26, 500, 501, 1001):
+        obj.iteration = it
+        counts[it] = obj.critic_updates()
+    assert counts == {1: 100, 25: 100, 26: 5, 500: 5, 501: 100, 1001: 100}
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_a_seed_gives_the_same_run_whichever_seeds_run_beside_it(tmp_path, params_file):
+    """Each run is its own one-thread process: seed 0 beside seed 1 and beside seed 2 must be bit-identical."""
+    from ganpipe.params import load_params
+    from ganpipe.pipeline.experiment import run_experiment
+    from ganpipe.pipeline.prepare import prepare_data
+
+    base = params_file({"findings": {"experiments": {"e": {"model": "gan", "generator": "fc", **LOOP}}}})
+    prepare_data(load_params(base), tmp_path / "prepare")
+    data = tmp_path / "prepare" / "mnist.npz"
+    outs = {}
+    for other in (1, 2):
+        p = params_file({"findings": {"seeds": [0, other], "experiments": {"e": {"model": "gan", "generator": "fc", **LOOP}}}},
+                        name=f"p{other}.yaml")
+        outs[other] = tmp_path / f"with_{other}"
+        summary = run_experiment("e", load_params(p), outs[other], data)
+        assert [(r["condition"], r["seed"]) for r in summary["runs"]] == [("base", 0), ("base", other)]
+    for name in ("generator.pt", "discriminator.pt", "samples.npz", "history.csv"):
+        assert sha(outs[1] / "base/seed_0" / name) == sha(outs[2] / "base/seed_0" / name), name
+    assert sha(outs[1] / "base/seed_1/generator.pt") != sha(outs[2] / "base/seed_2/generator.pt")  # seeds do differ

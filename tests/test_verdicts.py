@@ -1,0 +1,94 @@
+"""From per-seed checks and validity checks to a verdict, on hand-made records (no training)."""
+
+import pytest
+
+from ganpipe import findings, verdicts
+from ganpipe.params import ValidityParams, parse_params
+
+V = ValidityParams()
+T = parse_params({}).findings.thresholds
+
+
+def record(*checks: bool) -> dict:
+    return {"observed": {"x": 1.0}, "checks": {f"c{i}": c for i, c in enumerate(checks)}}
+
+
+def ok(value=1.0) -> dict:
+    return {"fine": verdicts.check(value, "anything", True)}
+
+
+@pytest.mark.parametrize("holds,valid,state,k_n", [
+    ([True, True, True], True, "reproduced", "3/3"),
+    ([True, False, True], True, "mixed", "2/3"),
+    ([False, False, False], True, "not reproduced", "0/3"),
+    ([True, True, True], False, "inconclusive", "3/3"),
+    ([False, False, False], False, "inconclusive", "0/3"),
+    ([True], True, "reproduced", "1/1"),
+])
+def test_seed_counts_give_the_state(holds, valid, state, k_n):
+    assert verdicts.state(holds, valid) == state
+    assert verdicts.holds_in(holds) == k_n
+
+
+def test_a_seed_holds_only_when_all_its_checks_do():
+    recs = {0: record(True, True), 1: record(True, False), 2: record(False, False)}
+    out = verdicts.judge_seeds(recs, {s: ok() for s in recs})
+    assert [out["seeds"][s]["holds"] for s in ("0", "1", "2")] == [True, False, False]
+    assert out["holds_in"] == "1/3" and out["verdict"] == "mixed"
+
+
+def test_one_failed_validity_check_at_one_seed_makes_the_claim_inconclusive():
+    recs = {0: record(True), 1: record(True), 2: record(True)}
+    validity = {0: ok(), 1: ok(), 2: {"fine": verdicts.check(0.2, "at least 0.9", False)}}
+    out = verdicts.judge_seeds(recs, validity)
+    assert out["verdict"] == "inconclusive" and out["holds_in"] == "3/3"
+    assert out["validity"]["fine"] == {"value": {"0": 1.0, "1": 1.0, "2": 0.2}, "required": "anything", "ok": False}
+
+
+def test_spread_over_seeds():
+    seeds = {"0": {"observed": {"a": 1.0, "b": "x"}}, "1": {"observed": {"a": 3.0, "b": "y"}}}
+    assert verdicts.spread(seeds, "a") == {"mean": 2.0, "min": 1.0, "max": 3.0}
+    assert verdicts.spread(seeds, "b") is None
+
+
+def test_a_condition_scanned_at_one_seed_is_a_lead_not_a_verdict():
+    conds = [{"name": "base", "n_seeds": 3, "verdict": "not reproduced"},
+             {"name": "output=tanh", "n_seeds": 1, "verdict": "reproduced"},
+             {"name": "d_pretrain=500", "n_seeds": 1, "verdict": "inconclusive"}]
+    text = verdicts.map_summary("not reproduced", conds, 3)
+    assert text.startswith("not reproduced under any of the 1 valid condition(s) run at every seed")
+    assert "output=tanh at the scan seed(s) only" in text and "inconclusive: d_pretrain=500" in text
+    assert text.endswith("(3 conditions tried)")
+    conds[1]["n_seeds"] = 3
+    assert verdicts.map_summary("not reproduced", conds, 3).startswith("reproduced under output=tanh (at every seed)")
+
+
+def test_levelled_reads_the_last_snapshots_only():
+    assert findings.levelled([300.0, 120.0, 50.0, 52.0, 54.0], V)["ok"]  # 54 / 50: within 10%
+    bad = findings.levelled([300.0, 120.0, 70.0, 60.0, 50.0], V)
+    assert not bad["ok"] and bad["value"]["spread"] == pytest.approx(0.4)
+    assert not findings.levelled([50.0, 50.0], V)["ok"]  # fewer snapshots than the window: not shown trained
+
+
+def test_a_clip_that_never_binds_makes_the_sweep_inconclusive():
+    ev = {"boundary_share_by_clip": {"0.01": 0.8, "0.1": 0.02, "1.0": 0.0}, "paper_clip": "0.01", "largest_clip": "1.0",
+          "fid_curves": {"0.01": [60.0, 55.0, 56.0], "0.1": [60.0, 55.0, 56.0], "1.0": [60.0, 55.0, 56.0]},
+          "boundary_share": 0.8}
+    val = findings.VALIDITY["F3"](ev, V)
+    assert not val["clip_binds"]["ok"] and val["clip_binds"]["value"] == {"0.1": 0.02, "1.0": 0.0}
+    assert val["trained_at_paper_clip"]["ok"]
+    out = verdicts.judge_seeds({0: findings.judge_f3(ev, T)}, {0: val})
+    assert out["holds_in"] == "1/1" and out["verdict"] == "inconclusive"  # it held, but the sweep could not test it
+    ev["boundary_share_by_clip"]["1.0"] = 0.01
+    assert verdicts.judge_seeds({0: findings.judge_f3(ev, T)}, {0: findings.VALIDITY["F3"](ev, V)})["verdict"] == "reproduced"
+
+
+def test_a_weak_discriminator_cannot_test_the_collapse():
+    assert not findings.validity_f1({"late_d_acc_fake": 0.6}, V)["d_is_strong"]["ok"]
+    assert findings.validity_f1({"late_d_acc_fake": 0.99}, V)["d_is_strong"]["ok"]
+
+
+def test_heads_compared_at_unequal_steps_are_not_a_comparison():
+    curves = {h: [40.0, 41.0, 40.5] for h in ("fc", "conv3", "conv5")}
+    val = findings.VALIDITY["F4c"]({"fid_curves": curves, "head_steps": {"fc": 3000, "conv3": 3000, "conv5": 1500}}, V)
+    assert not val["equal_steps"]["ok"] and val["trained_conv5"]["ok"]
