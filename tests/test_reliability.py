@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from conftest import GIT, ROOT, dvc, run_cli, tiny_project
@@ -229,6 +229,10 @@ def test_an_unknown_key_is_refused_naming_it(data):
 def test_a_valid_leaf_is_accepted_as_given(data):
     path = data.draw(st.sampled_from([p for p in LEAVES if p[-1] != "model"]), label="leaf")
     value = data.draw(valid_value(path), label="value")
+    # the one check across keys: an upsample generator draws 28 x 28 only, so it cannot join an
+    # experiment whose map tries 56 (refused with its own line: test_conditions)
+    exp = PROJECT["findings"]["experiments"].get(path[2], {}) if path[:2] == ("findings", "experiments") else {}
+    assume(not (path[-1] == "generator" and value == "upsample" and 56 in exp.get("map", {}).get("image_size", [])))
     params = parse_params(with_value(path, value), "params.yaml")
     assert value_at(params, path) == value
 

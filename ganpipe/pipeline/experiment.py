@@ -34,6 +34,20 @@ def workers_for(n_jobs: int) -> int:
     return max(1, min(n_jobs, MAX_WORKERS))
 
 
+# The worker processes fork from a server that has imported torch, MLflow and the training code
+# once (each import costs seconds, and several processes importing at once on two cores cost
+# more); the server itself starts fresh, with nothing of this process's state (an open MLflow
+# store, torch threads) to inherit.
+PRELOAD = ["torch", "mlflow", "mlflow.tracking", "ganpipe.pipeline.train", "ganpipe.objectives", "ganpipe.train",
+           "ganpipe.tracking", "ganpipe.data"]
+
+
+def _context():
+    ctx = get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
 def _one_thread() -> None:
     import torch
 
@@ -63,7 +77,7 @@ def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST
     workers = workers or workers_for(len(jobs))
     with stage_run(f"experiment-{name}", params, extra=exp) as run:
         began = time.perf_counter()
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+        with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_one_thread) as pool:
             futures = [pool.submit(_run_job, job, params, data_path, resume, run.run_id) for job in jobs]
             runs = [fut.result() for fut in futures]
         wall = time.perf_counter() - began
