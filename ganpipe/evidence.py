@@ -84,6 +84,7 @@ class Runs:
         self._runs: dict[tuple, Run] = {}
         self._scores: dict[tuple, dict] = {}
         self._series: dict[tuple, dict] = {}
+        self._histograms: dict[tuple, dict] = {}
 
     def run(self, name: str, condition: str, seed: int) -> Run:
         key = (name, condition, seed)
@@ -105,6 +106,13 @@ class Runs:
         if key not in self._series:
             self._series[key] = snapshot_series(self.run(*key), self.clf, self.real_snap_feats)
         return self._series[key]
+
+    def histogram(self, name: str, condition: str, seed: int, clip: float) -> dict:
+        """The run's critic weights over [-c, c] and its share at the boundary (a WGAN with clipping)."""
+        key = (name, condition, seed)
+        if key not in self._histograms:
+            self._histograms[key] = weight_histogram(load_torch(self.run(*key).folder / "critic.pt"), clip)
+        return self._histograms[key]
 
 
 def at(s: dict, key: str, step: int) -> float:
@@ -136,8 +144,7 @@ def evidence_f1(runs: Runs, cond: str, seed: int, real: dict, sweep: list[str], 
 def _sweep(runs: Runs, cond: str, seed: int, sweep: list[str], clips: dict) -> tuple[dict, str, str]:
     shares = {}
     for name in sweep:
-        critic = load_torch(runs.run(name, cond, seed).folder / "critic.pt")
-        shares[str(clips[name])] = weight_histogram(critic, clips[name])["boundary_share"]
+        shares[str(clips[name])] = runs.histogram(name, cond, seed, clips[name])["boundary_share"]
     paper = min(sweep, key=lambda name: abs(np.log(clips[name] / PAPER_CLIP)))
     largest = max(sweep, key=lambda name: clips[name])
     return shares, paper, largest

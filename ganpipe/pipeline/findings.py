@@ -19,8 +19,8 @@ from ganpipe import conditions, findings, metrics, toy, verdicts
 from ganpipe.classifier import load_classifier
 from ganpipe.data import load_split
 from ganpipe.evaluation import Reference, equal_n
-from ganpipe.evidence import EVIDENCE, HEADS, ROLES, SWEEP_PREFIX, Run, Runs, weight_histogram
-from ganpipe.files import load_torch, write_json
+from ganpipe.evidence import EVIDENCE, HEADS, ROLES, SWEEP_PREFIX, Run, Runs
+from ganpipe.files import write_json
 from ganpipe.params import Params, ParamsError
 from ganpipe.tracking import stage_run
 
@@ -76,18 +76,17 @@ def judge_claim(claim: str, params: Params, runs: Runs, real: dict, sweep: list[
             checks[seed] = validity(ev, f.validity)
         results.append({"name": cond.name, "condition": cond.overrides, "n_seeds": len(cond.seeds),
                         **verdicts.judge_seeds(records, checks), "template": records[cond.seeds[0]]})
+    template = results[0]["template"]
+    for r in results:
+        del r["template"]
     main = results[0]
-    template = main.pop("template")
+    spread = {k: verdicts.spread(main["seeds"], k) for k in template["observed"]}
+    spread = {k: v for k, v in spread.items() if v is not None}  # numbers only, not per-clip tables
     record = {"claim": template["claim"], "measure": template["measure"], "thresholds": template["thresholds"],
-              "observed": {k: verdicts.spread(main["seeds"], k)["mean"] for k in template["observed"]
-                           if verdicts.spread(main["seeds"], k) is not None},
-              "spread": {k: verdicts.spread(main["seeds"], k) for k in template["observed"]
-                         if verdicts.spread(main["seeds"], k) is not None},
+              "observed": {k: v["mean"] for k, v in spread.items()}, "spread": spread,
               "checks": {k: verdicts.holds_in([s["checks"][k] for s in main["seeds"].values()])
                          for k in template["checks"]},
               **{k: main[k] for k in ("verdict", "holds_in", "seeds", "validity")}}
-    for r in results[1:]:
-        r.pop("template")
     if len(results) > 1:
         table = [{k: r[k] for k in ("name", "condition", "n_seeds", "validity", "holds_in", "verdict", "seeds")}
                  for r in results]
@@ -122,7 +121,7 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
                 series[key] = runs.series(name, cond.name, seed)
                 timing[key] = runs.run(name, cond.name, seed).timing
                 if name in sweep:
-                    hists[key] = weight_histogram(load_torch(runs.run(name, cond.name, seed).folder / "critic.pt"), clips[name])
+                    hists[key] = runs.histogram(name, cond.name, seed, clips[name])
     first = f.seeds[0]
     f1 = runs.run(ROLES["F1"], conditions.BASE, first)
     evidence: dict = {"n": n, "snapshot_n": snap_n, "real": real, "series": series, "timing": timing,
