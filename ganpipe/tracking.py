@@ -227,8 +227,8 @@ def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=No
     from mlflow.tracking import MlflowClient
 
     root = repo_root()
-    run_name = stage if not tags or "mlflow.runName" not in tags else tags["mlflow.runName"]
-    tags = {"stage": stage, "git_commit": git_commit(root), **(tags or {}), "mlflow.runName": run_name}
+    tags = {"stage": stage, "git_commit": git_commit(root), "mlflow.runName": stage, **(tags or {})}
+    run_name = tags["mlflow.runName"]
     for var, tag in (("DVC_EXP_NAME", "dvc_exp_name"), ("DVC_EXP_BASELINE_REV", "dvc_exp_baseline_rev"),
                      ("DVC_STAGE", DVC_STAGE_TAG)):
         if os.environ.get(var):
