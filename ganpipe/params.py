@@ -82,16 +82,28 @@ class VAEParams(AEParams):
     beta: Annotated[float, Field(ge=0)] = 1.0
 
 
-class GANParams(LoopParams):
+class GeneratorParams(LoopParams):
+    """What the GAN and the WGAN share: the generator and the image space it draws in."""
+
     generator: Generator = "conv5"
-    discriminator: Literal["fc", "conv"] = "fc"
     latent: PositiveInt = 196  # the note's value
     upsample_kernels: KernelPair = (3, 7)
+    output: Output = "tanh"
+    image_size: ImageSize = 28
+
+    @model_validator(mode="after")
+    def _upsample_size(self):
+        if self.generator == "upsample" and self.image_size != 28:
+            raise ValueError(f"image_size = {self.image_size} is not allowed: the upsample generator draws 28 x 28 "
+                             "images only")
+        return self
+
+
+class GANParams(GeneratorParams):
+    discriminator: Literal["fc", "conv"] = "fc"
     lr_g: PositiveFloat = 2e-4
     lr_d: PositiveFloat = 2e-4
     beta1: Annotated[float, Field(ge=0, lt=1)] = 0.5
-    output: Output = "tanh"
-    image_size: ImageSize = 28
     d_steps: PositiveInt = 1
     d_pretrain: Annotated[int, Field(ge=0)] = 0  # D updates against the initial G before G trains
     g_loss: Literal["nonsaturating", "saturating"] = "nonsaturating"
@@ -100,18 +112,9 @@ class GANParams(LoopParams):
     # every 10 steps that took 7.5% of the MLP GAN's loop, every 25 steps 2%
     log_every: PositiveInt = 25
 
-    @model_validator(mode="after")
-    def _upsample_size(self):
-        return _check_upsample_size(self)
 
-
-class WGANParams(LoopParams):
-    generator: Generator = "conv5"
+class WGANParams(GeneratorParams):
     critic: Literal["fc", "conv"] = "fc"
-    latent: PositiveInt = 196
-    upsample_kernels: KernelPair = (3, 7)
-    output: Output = "tanh"
-    image_size: ImageSize = 28
     constraint: Literal["clip", "gp", "sn"] = "clip"
     clip: PositiveFloat = 0.01
     n_critic: PositiveInt = 5
@@ -122,16 +125,6 @@ class WGANParams(LoopParams):
     gp_lambda: PositiveFloat = 10.0
     lr_gp: PositiveFloat = 1e-4  # Adam(0, 0.9) for gp and sn, as in Gulrajani et al.
     stop_on_nan: bool = True
-
-    @model_validator(mode="after")
-    def _upsample_size(self):
-        return _check_upsample_size(self)
-
-
-def _check_upsample_size(p):
-    if p.generator == "upsample" and p.image_size != 28:
-        raise ValueError(f"image_size = {p.image_size} is not allowed: the upsample generator draws 28 x 28 images only")
-    return p
 
 
 # A condition map: each key a knob of the experiment, each value the list of settings to try.
