@@ -68,7 +68,7 @@ def spread(seeds: dict[str, dict], key: str) -> dict | None:
     return {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values))}
 
 
-def map_summary(verdict: str, conditions: list[dict], n_seeds: int) -> str:
+def map_summary(conditions: list[dict], n_seeds: int) -> str:
     """One sentence: where the effect appears among the conditions tried."""
     full = [c for c in conditions if c["n_seeds"] >= n_seeds and c["verdict"] != INCONCLUSIVE]
     named = [c["name"] for c in full if c["verdict"] == REPRODUCED]

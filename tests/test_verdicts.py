@@ -55,12 +55,12 @@ def test_a_condition_scanned_at_one_seed_is_a_lead_not_a_verdict():
     conds = [{"name": "base", "n_seeds": 3, "verdict": "not reproduced"},
              {"name": "output=tanh", "n_seeds": 1, "verdict": "reproduced"},
              {"name": "d_pretrain=500", "n_seeds": 1, "verdict": "inconclusive"}]
-    text = verdicts.map_summary("not reproduced", conds, 3)
+    text = verdicts.map_summary(conds, 3)
     assert text.startswith("not reproduced under any of the 1 valid condition(s) run at every seed")
     assert "output=tanh at the scan seed(s) only" in text and "inconclusive: d_pretrain=500" in text
     assert text.endswith("(3 conditions tried)")
     conds[1]["n_seeds"] = 3
-    assert verdicts.map_summary("not reproduced", conds, 3).startswith("reproduced under output=tanh (at every seed)")
+    assert verdicts.map_summary(conds, 3).startswith("reproduced under output=tanh (at every seed)")
 
 
 def test_levelled_reads_the_last_snapshots_only():

@@ -91,7 +91,7 @@ def judge_claim(claim: str, params: Params, runs: Runs, real: dict, sweep: list[
         table = [{k: r[k] for k in ("name", "condition", "n_seeds", "validity", "holds_in", "verdict", "seeds")}
                  for r in results]
         record["conditions"] = table
-        record["conditions_summary"] = verdicts.map_summary(main["verdict"], table, len(f.seeds))
+        record["conditions_summary"] = verdicts.map_summary(table, len(f.seeds))
     return record
 
 
