@@ -15,8 +15,8 @@ from ganpipe.files import InputError, save_torch, write_npz
 from ganpipe.params import DataParams, parse_params
 
 KEYS = {"fid", "precision", "recall", "density", "coverage", "modes", "class_entropy", "confidence",
-        "brightness", "blank_fraction", "peripheral_energy", "midgrey_share", "gradient_energy",
-        "background_level", "relief_score"}
+        "brightness", "peak_brightness", "blank_fraction", "peripheral_energy", "background_noise", "midgrey_share",
+        "gradient_energy", "edge_sharpness", "background_level", "relief_score", "emboss_score"}
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from ganpipe.images import read_idx
 
 from conftest import MNIST_T10K
 
-ARTIFACT_KEYS = ["brightness", "blank_fraction", "peripheral_energy", "midgrey_share", "gradient_energy",
-                 "background_level", "relief_score"]
+ARTIFACT_KEYS = ["brightness", "peak_brightness", "blank_fraction", "peripheral_energy", "background_noise", "midgrey_share",
+                 "gradient_energy", "edge_sharpness", "background_level", "relief_score", "emboss_score"]
 SUMMARY_KEYS = ["fid", "precision", "recall", "density", "coverage", "modes", "class_entropy", "confidence",
                 *ARTIFACT_KEYS]
 
@@ -262,6 +262,7 @@ def test_real_digits_look_clean(digits):
     assert got["background_level"] == 0.0
     assert got["relief_score"] == 0.0
     assert got["peripheral_energy"] < 0.02
+    assert got["emboss_score"] == 0.0 and got["background_noise"] < 0.01 and got["peak_brightness"] > 0.9
     assert 0.08 < got["brightness"] < 0.2
     for name, f in M.ARTIFACT_MEASURES.items():
         assert got[name] == f(digits)
