@@ -1,4 +1,4 @@
-"""Faults and bad input, as a user meets them (DESIGN section 7).
+"""Faults and bad input, as a user meets them (docs/design.md section 7).
 
 Mutated params (property-based), corrupt input files, SIGTERM/SIGINT mid-training and resume,
 three DVC experiments in parallel on one sqlite MLflow store, a re-run experiment reproducing its
@@ -62,8 +62,9 @@ def mappings(obj, path=()):
 
 
 def listed(path: tuple) -> bool:
-    """Items of the seed lists and of condition maps: checked by their own tests (test_conditions)."""
-    return "map" in path or (len(path) > 1 and path[-2] in ("seeds", "map_seeds"))
+    """Items of the seed lists, of condition maps and of the controls' dose ladders: checked by their
+    own tests (test_conditions, test_controls)."""
+    return "map" in path or (len(path) > 1 and (path[-2] in ("seeds", "map_seeds") or path[:2] == ("findings", "controls")))
 
 
 LEAVES = [p for p in leaves(PROJECT) if not listed(p)]
