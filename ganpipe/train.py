@@ -3,7 +3,7 @@
     for step in 1..steps:
         metrics = objective.step(next_batch)          # tensors only: no host sync (bf16 autocast if asked)
         every log_every:   one sync -> history row (+ diagnostics), NaN guard, MLflow (batched)
-        every grid_every:  fixed-noise samples -> snapshot + grid PNG
+        every grid_every:  fixed-noise samples -> snapshot + grid PNG (and a snapshot at step 0)
         every checkpoint_every, or on SIGINT/SIGTERM: checkpoint (resume continues bit-exactly)
 
 Data are one in-memory tensor; batches follow a seeded permutation per epoch.
@@ -165,6 +165,9 @@ def fit(
 
     if start == 0:
         objective.pretrain(batches)
+        # step 0, the untrained generator: where every FID curve starts, so a run that has not
+        # started learning can be told from one that learned and levelled off
+        result.snapshots[0] = to_uint8(_generate(objective, grid_z))
 
     # autocast covers the step only: grids, samples and diagnostics stay in float32
     autocast = torch.autocast(data.device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext()

@@ -1,0 +1,147 @@
+"""The trained rule (windows of snapshot FIDs), its calibration on runs of known state, verdict
+stability over the last third, and F5's cost, which no clock can move."""
+
+import numpy as np
+import pytest
+
+from ganpipe import cost, evidence, trained
+from ganpipe.params import parse_params
+
+STEPS = list(range(0, 3001, 300))  # the untrained generator, then ten snapshots, as the main GAN's
+# a long run: falls fast, then oscillates around a level (GANs do not settle on a flat line)
+LONG = [450.0, 260.0, 120.0, 70.0, 55.0, 48.0, 52.0, 45.0, 50.0, 47.0, 51.0]
+# the same run cut at a tenth of its budget, snapshot every 30 steps: still falling steeply
+SHORT_STEPS = list(range(0, 301, 30))
+SHORT = [450.0, 400.0, 380.0, 350.0, 330.0, 300.0, 280.0, 260.0, 240.0, 230.0, 215.0]
+
+
+def test_the_rule_reads_the_first_snapshot_and_the_medians_of_the_middle_and_last_thirds():
+    # middle third: steps 1000-1999 (1200, 1500, 1800); last third: >= 2000 (2100 ... 3000)
+    assert trained.thirds(STEPS, LONG) == ([55.0, 48.0, 52.0], [45.0, 50.0, 47.0, 51.0])
+    w = trained.windows(STEPS, LONG)
+    assert (w["first"], w["middle"], w["last"]) == (450.0, 52.0, 48.5)
+    assert w["remaining"] == pytest.approx(48.5 / 450) and w["recent"] == pytest.approx(3.5 / 401.5)
+    assert w["untrained"] == pytest.approx(48.5 / 450)
+    assert trained.windows([1, 2], [5.0, 4.0]) is None  # too few snapshots per third to judge windows
+
+
+def test_the_rule_passes_long_runs_and_fails_their_tenths():
+    cal = trained.calibrate({"long": (STEPS, LONG)}, {"tenth": (SHORT_STEPS, SHORT)}, at=0.5)
+    assert cal["separates"]
+    assert trained.trained(STEPS, LONG, cal)["ok"]
+    assert not trained.trained(SHORT_STEPS, SHORT, cal)["ok"]
+    # one spike in the last third does not undo a trained run: windows, not points
+    spiky = LONG[:-2] + [90.0, 48.0]
+    assert trained.trained(STEPS, spiky, cal)["ok"]
+
+
+def test_a_run_that_has_not_started_is_not_trained_however_flat():
+    """A WGAN cut short sits at its initial FID: flat, and untrained."""
+    cal = trained.calibrate({"long": (STEPS, LONG)}, {"tenth": (SHORT_STEPS, SHORT)}, at=0.5)
+    flat = [390.0, 380.0, 376.0, 370.0, 372.0, 368.0, 371.0, 369.0, 374.0, 370.0, 372.0]
+    assert not trained.trained(SHORT_STEPS, flat, cal)["ok"]
+    still_falling = [380.0, 378.0, 376.0, 367.0, 356.0, 272.0, 210.0, 128.0, 60.0, 31.0, 21.0]  # learned, not levelled
+    assert not trained.trained(STEPS, still_falling, cal)["ok"]
+
+
+def test_a_rule_that_cannot_tell_long_from_short_judges_nothing():
+    cal = trained.calibrate({"long": (SHORT_STEPS, SHORT)}, {"tenth": (STEPS, LONG)}, at=0.5)
+    assert not cal["separates"]
+    assert not trained.trained(STEPS, LONG, cal)["ok"]
+
+
+def test_an_arm_meant_to_fail_only_has_to_stop_changing():
+    cal = trained.calibrate({"long": (STEPS, LONG)}, {"tenth": (SHORT_STEPS, SHORT)}, at=0.5)
+    assert cal["plateau"] == pytest.approx(3.5 / 52)  # the long run's own change between the thirds
+    worse_then_flat = [200.0, 250.0, 300.0, 350.0, 360.0, 355.0, 362.0, 358.0, 361.0, 359.0, 360.0]
+    assert trained.plateaued(STEPS, worse_then_flat, cal)["ok"]
+    assert not trained.trained(STEPS, worse_then_flat, cal)["ok"]  # it plateaued, it did not learn
+    assert not trained.plateaued(SHORT_STEPS, SHORT, cal)["ok"]
+
+
+def test_resampling_noise_reports_the_spread_of_draws():
+    out = trained.resampling_noise(lambda i: [10.0, 12.0, 11.0][i], 3)
+    assert out["mean"] == pytest.approx(11.0) and out["std"] == pytest.approx(1.0)
+    assert out["relative"] == pytest.approx(1 / 11)
+
+
+def test_stability_reads_every_snapshot_of_the_last_third():
+    s = {"step": STEPS}
+    assert evidence.late_steps(s) == [2100, 2400, 2700, 3000]
+    cut = evidence.upto({"step": STEPS, "fid": LONG}, 1500)
+    assert cut == {"step": [0, 300, 600, 900, 1200, 1500], "fid": LONG[:6]}
+
+
+def test_digits_form_where_the_fid_first_comes_near_its_final_level():
+    # final level: median of the last third = 48.5; within 1.5x = 72.75: first reached at step 900 (70)
+    assert evidence.formed_step({"step": STEPS, "fid": LONG}, 1.5) == 900
+
+
+def test_f5_cost_is_counted_not_timed(monkeypatch):
+    p = parse_params({"findings": {"experiments": {
+        "up": {"model": "gan", "generator": "upsample", "batch_size": 8},
+        "c5": {"model": "gan", "generator": "conv5", "batch_size": 8}}}}).findings.experiments
+    first = {k: cost.step_flops("gan", v) for k, v in p.items()}
+    ticks = iter(np.random.default_rng(0).uniform(0, 1e6, 10_000))
+    import time
+
+    monkeypatch.setattr(time, "perf_counter", lambda: next(ticks))  # a clock gone mad changes nothing
+    assert {k: cost.step_flops("gan", v) for k, v in p.items()} == first
+    assert first["up"] > 2 * first["c5"] > 0
+
+
+def fake_claim(values: dict[int, float]):
+    """A claim whose single check (x > 0) reads the value at the snapshot judged."""
+    from ganpipe.claims.claim import Claim, record
+
+    def ev(runs, cond, seed, ctx, step=None):
+        return {"x": values[step or max(values)], "fid_steps": sorted(values)}
+
+    return Claim("FX", "fake", lambda e, t: record("c", "m", e, {}, {"positive": e["x"] > 0}), lambda f, r: [],
+                 experiments=lambda s: [], evidence=ev, validity=lambda e, v, tr: {})
+
+
+@pytest.mark.parametrize("late,stable", [
+    ([1.0, 2.0, 3.0, 4.0], True),     # holds at every late snapshot
+    ([-1.0, -2.0, -3.0, -4.0], True),  # fails at every one: a stable "not reproduced"
+    ([-1.0, -2.0, 3.0, 4.0], False),   # flips within the last third: more training could change it
+])
+def test_a_verdict_must_not_flip_over_the_last_third(late, stable):
+    from ganpipe import judge
+
+    values = dict(zip(STEPS, [-5.0] * 7 + late))  # the early snapshots do not count
+    out = judge.stable(fake_claim(values), None, "base", 0, None, {}, {"fid_steps": STEPS}, minimum=3)
+    assert out["ok"] is stable
+    assert list(out["value"]) == ["2100", "2400", "2700", "3000"]
+    short = {s: v for s, v in values.items() if s <= 900}  # two snapshots in its last third: too few
+    assert not judge.stable(fake_claim(short), None, "base", 0, None, {}, {"fid_steps": sorted(short)}, minimum=3)["ok"]
+
+
+def test_the_rule_tells_a_tiny_long_run_from_its_tenth():
+    """Real training, small: an fc GAN on bundled digits for 400 steps and for 40, ten snapshots
+    each, FID of 7 x 7 average-pooled pixels (a feature space that needs no trained classifier);
+    the long run has come down and levelled off, the short one has not."""
+    import torch
+
+    from ganpipe import metrics, objectives
+    from ganpipe.data import load_bundled
+    from ganpipe.images import to_tensor
+    from ganpipe.train import fit
+
+    torch.set_num_threads(1)
+    images = load_bundled()[0]
+    features = lambda x: (x.reshape(len(x), 7, 4, 7, 4).mean((2, 4)) / 255.0).reshape(len(x), -1)  # noqa: E731
+    real = features(images[2000:2256])
+
+    def curve(steps: int) -> tuple[list, list]:
+        cfg = parse_params({"gan": {"generator": "fc", "steps": steps, "grid_every": steps // 10, "batch_size": 32,
+                                    "snapshot_size": 256, "log_every": steps // 10}}).gan
+        result = fit(objectives.build("gan", cfg, seed=0), to_tensor(images[:2000]), cfg, seed=0, digest="t",
+                     progress=False)
+        at = sorted(result.snapshots)
+        return at, [metrics.fid(real, features(result.snapshots[s])) for s in at]
+
+    long, short = curve(400), curve(40)
+    cal = trained.calibrate({"long": long}, {"tenth": short}, at=0.5)
+    assert cal["separates"], cal
+    assert trained.trained(*long, cal)["ok"] and not trained.trained(*short, cal)["ok"]
