@@ -2,11 +2,11 @@
 
 import pytest
 
-from ganpipe import findings, verdicts
-from ganpipe.params import ValidityParams, parse_params
+from ganpipe import verdicts
+from ganpipe.claims import f1_collapse, f3_pileup, f3b_emboss, f4c_smooth
+from ganpipe.params import ValidityParams
 
 V = ValidityParams()
-T = parse_params({}).findings.thresholds
 
 
 def record(*checks: bool) -> dict:
@@ -63,32 +63,43 @@ def test_a_condition_scanned_at_one_seed_is_a_lead_not_a_verdict():
     assert verdicts.map_summary(conds, 3).startswith("reproduced under output=tanh (at every seed)")
 
 
-def test_levelled_reads_the_last_snapshots_only():
-    assert findings.levelled([300.0, 120.0, 50.0, 52.0, 54.0], V)["ok"]  # 54 / 50: within 10%
-    bad = findings.levelled([300.0, 120.0, 70.0, 60.0, 50.0], V)
-    assert not bad["ok"] and bad["value"]["spread"] == pytest.approx(0.4)
-    assert not findings.levelled([50.0, 50.0], V)["ok"]  # fewer snapshots than the window: not shown trained
+class Always:
+    """A trained rule that passes every run."""
+
+    def trained(self, steps, fids):
+        return verdicts.check(0.0, "trained", True)
+
+    plateaued = trained
 
 
-def test_a_clip_that_never_binds_makes_the_sweep_inconclusive():
-    ev = {"boundary_share_by_clip": {"0.01": 0.8, "0.1": 0.02, "1.0": 0.0}, "paper_clip": "0.01", "largest_clip": "1.0",
-          "fid_curves": {"0.01": [60.0, 55.0, 56.0], "0.1": [60.0, 55.0, 56.0], "1.0": [60.0, 55.0, 56.0]},
-          "boundary_share": 0.8}
-    val = findings.VALIDITY["F3"](ev, V)
-    assert not val["clip_binds"]["ok"] and val["clip_binds"]["value"] == {"0.1": 0.02, "1.0": 0.0}
-    assert val["trained_at_paper_clip"]["ok"]
-    out = verdicts.judge_seeds({0: findings.judge_f3(ev, T)}, {0: val})
-    assert out["holds_in"] == "1/1" and out["verdict"] == "inconclusive"  # it held, but the sweep could not test it
-    ev["boundary_share_by_clip"]["1.0"] = 0.01
-    assert verdicts.judge_seeds({0: findings.judge_f3(ev, T)}, {0: findings.VALIDITY["F3"](ev, V)})["verdict"] == "reproduced"
+always = Always()
+
+
+def test_a_paper_clip_that_never_binds_makes_the_pileup_inconclusive():
+    ev = {"boundary_share_by_clip": {"0.01": 0.0, "0.1": 0.0, "1.0": 0.0}, "paper_clip": "0.01", "largest_clip": "1.0",
+          "fid_curves": {"0.01": [60.0, 55.0, 56.0]}, "fid_steps": [1, 2, 3], "boundary_share": 0.0}
+    val = f3_pileup.validity(ev, V, always)
+    assert not val["clip_binds"]["ok"]
+    ev["boundary_share_by_clip"]["0.01"] = 0.3
+    assert f3_pileup.validity(ev, V, always)["clip_binds"]["ok"]
+
+
+def test_a_large_clip_that_does_not_bind_is_the_condition_under_test_not_a_failure():
+    ev = {"boundary_share_by_clip": {"0.01": 0.4, "1.0": 0.0}, "paper_clip": "0.01", "largest_clip": "1.0",
+          "fid_curves": {"0.01": [1.0], "1.0": [1.0]}, "fid_steps": [1]}
+    assert f3b_emboss.clips_differ(ev, V)["ok"]
+    ev["boundary_share_by_clip"] = {"0.01": 0.4, "1.0": 0.5}  # the large clip binds harder: no difference to judge
+    assert not f3b_emboss.clips_differ(ev, V)["ok"]
 
 
 def test_a_weak_discriminator_cannot_test_the_collapse():
-    assert not findings.validity_f1({"late_d_acc_fake": 0.6}, V)["d_is_strong"]["ok"]
-    assert findings.validity_f1({"late_d_acc_fake": 0.99}, V)["d_is_strong"]["ok"]
+    ev = {"late_d_acc_fake": 0.6, "fid_steps": [1], "fid_curve": [1.0]}
+    assert not f1_collapse.validity(ev, V, always)["d_is_strong"]["ok"]
+    assert f1_collapse.validity({**ev, "late_d_acc_fake": 0.99}, V, always)["d_is_strong"]["ok"]
 
 
 def test_heads_compared_at_unequal_steps_are_not_a_comparison():
     curves = {h: [40.0, 41.0, 40.5] for h in ("fc", "conv3", "conv5")}
-    val = findings.VALIDITY["F4c"]({"fid_curves": curves, "head_steps": {"fc": 3000, "conv3": 3000, "conv5": 1500}}, V)
+    ev = {"fid_curves": curves, "fid_steps": [1, 2, 3], "head_steps": {"fc": 3000, "conv3": 3000, "conv5": 1500}}
+    val = f4c_smooth.CLAIM.validity(ev, V, always)
     assert not val["equal_steps"]["ok"] and val["trained_conv5"]["ok"]

@@ -9,6 +9,8 @@ from pathlib import Path
 import yaml
 
 from ganpipe.conditions import BASE, conditions, run_folder
+from ganpipe import controls
+from ganpipe.data import load_split
 from ganpipe.files import load_npz
 from ganpipe.params import Params
 from ganpipe.report import html_page, render
@@ -88,9 +90,11 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
             "mlflow_runs": latest_runs(uri, params.mlflow.experiment),
             "dvc_outs": dvc_outputs(root / "dvc.lock"),
         }
+        real = load_split(stages / "prepare" / "mnist.npz", "test").images
         render(out, findings=findings, evidence=evidence, metrics=metrics, provenance=provenance,
                model_samples=samples, experiment_snapshots=snaps,
-               params_summary={"wgan_clip": params.wgan.clip, "gan_generator": params.gan.generator})
+               params_summary={"wgan_clip": params.wgan.clip, "gan_generator": params.gan.generator},
+               control_strip=controls.strip(real, f.controls))
         run.log_artifact(out / "report.md")
         run.log_artifact(out / "figures")
         with tempfile.TemporaryDirectory() as tmp:  # for the MLflow UI only: not a DVC output

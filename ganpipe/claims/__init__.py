@@ -1,0 +1,13 @@
+"""The note's claims, one module each (ganpipe/claims/f*.py): what the note says, the experiments
+and controlled measures a claim reads, its evidence, judge, validity checks and report section.
+Adding or changing a claim touches its module and params.yaml; the findings stage and the report
+loop over `CLAIMS` in the note's order."""
+
+from ganpipe.claims import (f1_collapse, f2_js_saturation, f2b_optimal_d, f3_pileup, f3b_emboss, f4_noise, f4b_blur,
+                            f4c_smooth, f5_complexity, f6_ae_vae, f7_math)
+from ganpipe.claims.claim import Claim
+
+CLAIMS: dict[str, Claim] = {m.CLAIM.id: m.CLAIM for m in (
+    f1_collapse, f2_js_saturation, f2b_optimal_d, f3_pileup, f3b_emboss, f4_noise, f4b_blur, f4c_smooth,
+    f5_complexity, f6_ae_vae, f7_math)}
+SEEDED = tuple(cid for cid, c in CLAIMS.items() if c.seeded)  # training-based: judged at every seed

@@ -1,0 +1,56 @@
+"""Figures for the report: image grids and a collector of PNGs (seaborn/matplotlib, Agg), so the
+report renders offline, with no chart library from the web."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+
+
+def tile(images: np.ndarray, nrow: int = 8, pad: int = 2) -> np.ndarray:
+    """uint8 N x 28 x 28 -> one uint8 grid image (white padding)."""
+    n = len(images)
+    rows = math.ceil(n / nrow)
+    h, w = images.shape[1:]
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad), 255, np.uint8)
+    for i, im in enumerate(images):
+        r, c = divmod(i, nrow)
+        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = im
+    return grid
+
+
+def png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def grids_figure(panels: dict[str, np.ndarray], ncols: int | None = None, size: float = 2.4):
+    """One grid of samples per panel, at a fixed range [0, 255]."""
+    import matplotlib.pyplot as plt
+
+    ncols = ncols or len(panels)
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, images) in zip(axes.flat, panels.items()):
+        ax.imshow(tile(images, nrow=int(math.sqrt(len(images)))), cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=9)
+    return fig
+
+
+class Figures:
+    """Collects figures as (file name, PNG bytes); written next to report.md."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+
+    def add(self, name: str, fig) -> str:
+        self.files[name] = png(fig)
+        return f"figures/{name}"
