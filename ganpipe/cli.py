@@ -249,7 +249,7 @@ def bench(
 ):
     """Throughput of the project's training loop against a plain DataLoader loop, its share of the
     machine's matmul peak, the allocator's effect, two runs sharing the cores, three seeds against
-    one and 10k-vs-10k scoring time (DESIGN section 6)."""
+    one and 10k-vs-10k scoring time (docs/design.md section 6)."""
     from ganpipe.bench import ARCHITECTURES, BenchConfig, format_table, run_bench
     from ganpipe.files import write_json
 

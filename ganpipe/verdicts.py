@@ -1,4 +1,4 @@
-"""From per-seed checks to a verdict (DESIGN section 1b), on plain records.
+"""From per-seed checks to a verdict (docs/design.md section 1b), on plain records.
 
 A training-based claim is judged at each seed: the checks of that seed's numbers, and whether all
 hold. Before that counts, the experiment's validity checks (trained, the manipulation took effect,

@@ -1,6 +1,6 @@
 """Stages train-ae, train-vae, train-gan, train-wgan: fit one model, write stages/<model>/.
 
-Outputs (DESIGN section 3): the nets' state dicts, samples.npz (evaluate.n_samples images from
+Outputs (docs/design.md section 3): the nets' state dicts, samples.npz (evaluate.n_samples images from
 fixed codes), history.csv (per-log-step losses and diagnostics), snapshots.npz and grids/ (the
 fixed-noise samples over training), grid.png (the last grid), train.json (timing) and, for the
 AE and VAE, reconstructions.png (test digits above their reconstructions).
