@@ -13,7 +13,6 @@ import numpy as np
 
 from ganpipe import conditions, metrics
 from ganpipe.classifier import FeatureClassifier
-from ganpipe.evaluation import Reference
 from ganpipe.files import InputError, load_npz, load_torch
 
 # The output heads' experiments (F4, F4b, F4c; F5's baseline); the F3 sweep is every experiment
@@ -82,14 +81,11 @@ def weight_histogram(critic_state: dict, clip: float, bins: int = 41) -> dict:
 
 
 class Runs:
-    """Every run of the findings experiments, loaded once, with its scores and snapshot measures."""
+    """Every run of the findings experiments, loaded once, with its snapshot measures."""
 
-    def __init__(self, stages: Path, clf: FeatureClassifier, reference: Reference, real_snap_feats: np.ndarray,
-                 peak_max: float):
-        self.stages, self.clf, self.reference, self.real_snap_feats = stages, clf, reference, real_snap_feats
-        self.peak_max = peak_max
+    def __init__(self, stages: Path, clf: FeatureClassifier, real_snap_feats: np.ndarray, peak_max: float):
+        self.stages, self.clf, self.real_snap_feats, self.peak_max = stages, clf, real_snap_feats, peak_max
         self._runs: dict[tuple, Run] = {}
-        self._scores: dict[tuple, dict] = {}
         self._series: dict[tuple, dict] = {}
         self._histograms: dict[tuple, dict] = {}
 
@@ -98,15 +94,6 @@ class Runs:
         if key not in self._runs:
             self._runs[key] = Run(conditions.run_folder(self.stages / "experiments" / name, condition, seed))
         return self._runs[key]
-
-    def score(self, name: str, condition: str, seed: int) -> dict:
-        key = (name, condition, seed)
-        if key not in self._scores:
-            samples = self.run(*key).samples
-            if len(samples) < self.reference.n:
-                raise InputError(f"{self.run(*key).folder}/samples.npz: {len(samples)} images, the findings score {self.reference.n}")
-            self._scores[key] = self.reference.score(samples[: self.reference.n])
-        return self._scores[key]
 
     def series(self, name: str, condition: str, seed: int) -> dict:
         key = (name, condition, seed)

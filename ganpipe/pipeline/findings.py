@@ -61,7 +61,7 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
     real_snap_feats, _ = clf.embed(test.images[:snap_n])
     n = equal_n(params.evaluate.n_samples, len(test.images), len(train.images))
     reference = Reference(clf, test.images[:n], k=params.evaluate.k)
-    runs = Runs(stages, clf, reference, real_snap_feats, limits["peak_brightness"])
+    runs = Runs(stages, clf, real_snap_feats, limits["peak_brightness"])
     clips = {name: exps[name].clip for name in sweep}
     calibration = trained.calibration(params, stages, runs, clf, real_snap_feats)
     flops = {name: cost.step_flops(exps[name].model, exps[name]) for c in CLAIMS.values() if c.id == "F5"
