@@ -7,7 +7,7 @@ first snapshot (step 0, the untrained generator), and the medians of the middle 
 third of training (m, l).
 
     remaining = l / first                  how much of the untrained generator's FID is still there
-    recent    = (m - l) / (first - l)      how much of the gain came in the last stretch
+    recent    = (m - l) / (first - l)      how much of the gain came in the last stretch (1: no gain yet)
     trained   = max(remaining, recent) <= limit
 
 Both are small for a run that learned and levelled off; a run cut short is either still high
@@ -47,7 +47,9 @@ def windows(steps: list[int], fids: list[float]) -> dict | None:
         return None
     first, m, l = float(fids[0]), float(np.median(middle)), float(np.median(late))
     remaining = l / first
-    recent = (m - l) / (first - l) if first > l else float("inf")  # no gain at all: not trained
+    # no gain over the untrained generator at all (early GAN training often makes FID worse before
+    # better): all of the gain is still to come
+    recent = (m - l) / (first - l) if first > l else 1.0
     return {"first": first, "middle": m, "last": l, "remaining": remaining, "recent": recent,
             "untrained": max(remaining, recent), "change": abs(m - l) / m}
 

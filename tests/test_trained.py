@@ -145,3 +145,14 @@ def test_the_rule_tells_a_tiny_long_run_from_its_tenth():
     cal = trained.calibrate({"long": long}, {"tenth": short}, at=0.5)
     assert cal["separates"], cal
     assert trained.trained(*long, cal)["ok"] and not trained.trained(*short, cal)["ok"]
+
+
+def test_a_tenth_worse_than_the_untrained_generator_gives_a_finite_limit():
+    """Early GAN training often raises FID above the untrained generator's: such a run has gained
+    nothing yet (recent = 1), and the limit stays between the controls, not at infinity."""
+    worse = [347.0, 700.0, 650.0, 600.0, 560.0, 545.0, 550.0, 520.0, 480.0, 430.0, 419.0]
+    w = trained.windows(SHORT_STEPS, worse)
+    assert w["recent"] == 1.0 and w["untrained"] == pytest.approx(w["remaining"]) and w["remaining"] > 1
+    cal = trained.calibrate({"long": (STEPS, LONG)}, {"tenth": (SHORT_STEPS, worse)}, at=0.5)
+    assert cal["separates"] and np.isfinite(cal["threshold"])
+    assert cal["threshold"] == pytest.approx((48.5 / 450 + w["untrained"]) / 2)
