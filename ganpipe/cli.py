@@ -175,7 +175,8 @@ def findings(
     data: DataOption = Path("stages/prepare/mnist.npz"),
     classifier: ClassifierOption = Path("stages/classifier/classifier.pt"),
 ):
-    """Judge each of the note's claims (F1-F7) from the measurements, against findings.thresholds."""
+    """Judge each of the note's claims (F1-F7): prove the measures on their controls and the trained rule on
+    runs of known state, then judge every seed and condition."""
     p = load(params)
     from ganpipe.pipeline.findings import run_findings
 
