@@ -112,12 +112,12 @@ class Runs:
 @dataclass(frozen=True)
 class Context:
     """What every claim's evidence may read besides the runs: the real digits' measures, the clip
-    sweep, each measure's threshold from its controls, multiply-adds per step, the params."""
+    sweep, FLOPs per training step, and where F4's digits count as formed. (Thresholds are not
+    evidence: the judges get them.)"""
 
     real: dict
     sweep: list[str]
     clips: dict[str, float]
-    limits: dict[str, float]
     flops: dict[str, int]
     formed_within: float
 
