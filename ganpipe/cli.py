@@ -51,7 +51,7 @@ def stage_errors(fn: Callable) -> Callable:
         except (InputError, TrackingError) as exc:
             raise fail(str(exc), 1) from None
         except Exception as exc:
-            from ganpipe.train import Interrupted, TrainingDiverged
+            from ganpipe.loop import Interrupted, TrainingDiverged
 
             if isinstance(exc, TrainingDiverged):
                 raise fail(str(exc), 1) from None
@@ -211,7 +211,7 @@ def score(
     """Every measure of `evaluate` for any image set against a reference, as JSON (compared at equal n)."""
     import json
 
-    from ganpipe.classifier import load_classifier
+    from ganpipe.digit_cnn import load_classifier
     from ganpipe.evaluation import Reference, equal_n, read_reference
     from ganpipe.images import read_image_set
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ganpipe import metrics
-from ganpipe.classifier import FeatureClassifier
+from ganpipe.digit_cnn import FeatureClassifier
 
 
 class Reference:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ganpipe import conditions, metrics
-from ganpipe.classifier import FeatureClassifier
+from ganpipe.digit_cnn import FeatureClassifier
 from ganpipe.files import InputError, load_npz, load_torch
 
 # The output heads' experiments (F4, F4b, F4c; F5's baseline); the F3 sweep is every experiment

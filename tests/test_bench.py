@@ -219,7 +219,7 @@ def test_the_kernel_replay_holds_every_counted_flop_of_a_step(images, arch):
     at their shapes and layouts (channels-last included): nothing left out makes it look faster."""
     from ganpipe.images import to_tensor
     from ganpipe.objectives import build
-    from ganpipe.train import Batches
+    from ganpipe.loop import Batches
 
     data = to_tensor(images)
     objective = build("gan", bench.gan_params(arch, 1, B), seed=0)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from conftest import run_cli
-from ganpipe.classifier import load_classifier, train_classifier
+from ganpipe.digit_cnn import load_classifier, train_classifier
 from ganpipe.data import prepare
 from ganpipe.images import read_idx
 from ganpipe.evaluation import Reference

@@ -307,7 +307,7 @@ def test_checkpoint_of_other_params_is_refused_and_kept(tmp_path, params_file, p
     from ganpipe.images import to_tensor
     from ganpipe.objectives import build
     from ganpipe.pipeline.train import checkpoint_path
-    from ganpipe.train import Interrupted, fit
+    from ganpipe.loop import Interrupted, fit
 
     path = params_file({"gan": GAN_TINY})
     params = load_params(path)

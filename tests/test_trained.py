@@ -126,7 +126,7 @@ def test_the_rule_tells_a_tiny_long_run_from_its_tenth():
     from ganpipe import metrics, objectives
     from ganpipe.data import load_bundled
     from ganpipe.images import to_tensor
-    from ganpipe.train import fit
+    from ganpipe.loop import fit
 
     torch.set_num_threads(1)
     images = load_bundled()[0]

@@ -8,7 +8,7 @@ from conftest import run_cli
 from ganpipe.models import make_discriminator, make_generator
 from ganpipe.objectives import build, kl_to_standard_normal
 from ganpipe.params import GANParams, WGANParams, parse_params
-from ganpipe.train import Interrupted, fit
+from ganpipe.loop import Interrupted, fit
 
 TINY = dict(steps=6, batch_size=8, log_every=2, grid_every=3, checkpoint_every=3)
 

@@ -14,7 +14,7 @@ from ganpipe.tracking import stage_run
 def train_feature_classifier(params: Params, out: Path, data_path: Path) -> dict:
     import time
 
-    from ganpipe.classifier import FeatureClassifier, train_classifier
+    from ganpipe.digit_cnn import FeatureClassifier, train_classifier
 
     setup_torch(params.seed, "cpu")
     cfg = params.classifier

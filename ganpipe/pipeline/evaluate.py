@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganpipe.classifier import load_classifier
+from ganpipe.digit_cnn import load_classifier
 from ganpipe.data import load_split
 from ganpipe.evaluation import Reference, equal_n
 from ganpipe.files import InputError, load_npz, write_json

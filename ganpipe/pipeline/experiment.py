@@ -38,7 +38,7 @@ def workers_for(n_jobs: int) -> int:
 # once (each import costs seconds, and several processes importing at once on two cores cost
 # more); the server itself starts fresh, with nothing of this process's state (an open MLflow
 # store, torch threads) to inherit.
-PRELOAD = ["torch", "mlflow", "mlflow.tracking", "ganpipe.pipeline.train", "ganpipe.objectives", "ganpipe.train",
+PRELOAD = ["torch", "mlflow", "mlflow.tracking", "ganpipe.pipeline.train", "ganpipe.objectives", "ganpipe.loop",
            "ganpipe.tracking", "ganpipe.data"]
 
 

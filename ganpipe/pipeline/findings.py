@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ganpipe import conditions, cost, metrics, trained, verdicts
-from ganpipe.classifier import load_classifier
+from ganpipe.digit_cnn import load_classifier
 from ganpipe.claims import CLAIMS
 from ganpipe.claims.claim import SingleInputs
 from ganpipe.controls import run_controls

@@ -13,7 +13,7 @@ from ganpipe import controls
 from ganpipe.data import load_split
 from ganpipe.files import load_npz
 from ganpipe.params import Params
-from ganpipe.report import html_page, render
+from ganpipe.render import html_page, render
 from ganpipe.tracking import git_commit, repo_root, stage_run, tracking_uri
 
 MODELS = ("ae", "vae", "gan", "wgan")

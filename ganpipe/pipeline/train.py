@@ -44,7 +44,7 @@ def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Pat
     from ganpipe.objectives import build
     from ganpipe.runtime import setup_torch
     from ganpipe.tracking import stage_run
-    from ganpipe.train import fit, history_csv
+    from ganpipe.loop import fit, history_csv
 
     device = setup_torch(params.seed, params.device)
     if device.type != "cpu":  # (a default-device mode costs ~7% per step on the CPU, so only when needed)

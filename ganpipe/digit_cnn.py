@@ -4,7 +4,7 @@ precision/recall, density/coverage, and whose softmax gives mode coverage and co
 Inception weights cannot be downloaded here and fit 28 x 28 digits poorly; a CNN trained on the
 train split is the usual FID-for-MNIST substitute. Load it from Python with `load_classifier`:
 
-    from ganpipe.classifier import load_classifier
+    from ganpipe.digit_cnn import load_classifier
     clf = load_classifier("stages/classifier/classifier.pt")
     feats, probs = clf.embed(images_uint8)   # N x 128 features, N x 10 class probabilities
 """
