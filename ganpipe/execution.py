@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from ganpipe.params import flatten
+
 EXECUTION_TAG = "ganpipe.execution"  # on the parent: which execution it stands for
 DVC_STAGE_TAG = "dvc_stage"  # on each stage's run: DVC's name for the stage (train@wgan, ...)
 
@@ -68,18 +70,6 @@ def changed_params(root: Path) -> dict[str, str]:
         return {}
     old, new = flatten(yaml.safe_load(committed.stdout) or {}), flatten(current or {})
     return {k: str(v) for k, v in new.items() if old.get(k, object()) != v}
-
-
-def flatten(obj: dict, prefix: str = "") -> dict[str, object]:
-    """{"a": {"b": 1}} -> {"a.b": 1}."""
-    flat = {}
-    for key, value in obj.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def parent_run(client, experiment_id: str, key: str, tags: dict[str, str], root: Path) -> str:

@@ -18,9 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ganpipe.execution import (DVC_STAGE_TAG, describe_pipeline, execution_dir, execution_key, flatten,
-                               parent_run)
-from ganpipe.params import MlflowParams, Params
+from ganpipe.execution import DVC_STAGE_TAG, describe_pipeline, execution_dir, execution_key, parent_run
+from ganpipe.params import MlflowParams, Params, flatten
 
 # MLflow 3 opens an experiment in the view its kind names; without it the UI shows the GenAI
 # overview (traces, latency), which has nothing to show for training runs. And a shared view of
