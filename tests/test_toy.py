@@ -1,4 +1,5 @@
-"""The toy experiments behind F7 (math), F2 (JS saturation) and F2b (optimal D).
+"""The exact divergences and F7's identity checks (divergences.py), and the trained toys behind
+F2 (JS saturation) and F2b (optimal D) (toy.py).
 
 Bounds on trained quantities were measured at the defaults (seeds 0-3) and set with margin;
 each is something a broken implementation (no log, wrong sign, gradient not reaching theta,
@@ -14,14 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from ganpipe import toy
+from ganpipe import divergences, toy
 
 LOG2 = math.log(2.0)
 
 
 @pytest.fixture(scope="module")
 def f7() -> dict:
-    return toy.math_identities()
+    return divergences.math_identities()
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +45,9 @@ def test_kl_is_cross_entropy_minus_entropy(f7):
 
 def test_discrete_helpers_on_known_values():
     p, q = np.array([0.5, 0.5]), np.array([0.25, 0.75])
-    assert toy.kl(p, q) == pytest.approx(0.5 * math.log(2) + 0.5 * math.log(2 / 3), abs=1e-15)
-    assert toy.js(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(LOG2, abs=1e-15)
-    assert toy.kl_normal(0, 1, 0, 1) == 0.0
+    assert divergences.kl(p, q) == pytest.approx(0.5 * math.log(2) + 0.5 * math.log(2 / 3), abs=1e-15)
+    assert divergences.js(np.array([1.0, 0.0]), np.array([0.0, 1.0])) == pytest.approx(LOG2, abs=1e-15)
+    assert divergences.kl_normal(0, 1, 0, 1) == 0.0
 
 
 def test_gan_value_at_optimal_d_is_two_js_minus_two_log2(f7):
@@ -161,8 +162,8 @@ def test_same_seed_same_dict_and_caller_state_untouched():
     assert toy.disjoint_supports(seed=3, **small) == toy.disjoint_supports(seed=3, **small)
     assert toy.disjoint_supports(seed=3, **small) != toy.disjoint_supports(seed=4, **small)
     assert toy.optimal_discriminator(seed=3, steps=200) == toy.optimal_discriminator(seed=3, steps=200)
-    assert toy.math_identities(seed=3) == toy.math_identities(seed=3)
-    assert toy.math_identities(seed=3) != toy.math_identities(seed=4)
+    assert divergences.math_identities(seed=3) == divergences.math_identities(seed=3)
+    assert divergences.math_identities(seed=3) != divergences.math_identities(seed=4)
     assert torch.equal(torch.get_rng_state(), rng_before)
     assert torch.get_num_threads() == threads_before
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ganpipe import toy
+from ganpipe import divergences
 from ganpipe.claims.claim import Claim, ReportInputs, SingleInputs, record
 from ganpipe.tables import table
 
 
 def single(inp: SingleInputs) -> tuple[dict, dict]:
-    m = toy.math_identities(seed=inp.params.seed)
+    m = divergences.math_identities(seed=inp.params.seed)
     ev = {"kl_decomposition_error": m["kl_decomposition"]["max_abs_error"],
           "gan_value_error": max(m["gan_value_at_optimal_d"]["discrete_max_abs_error"],
                                  m["gan_value_at_optimal_d"]["gaussian_abs_error"]),
