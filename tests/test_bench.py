@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from ganpipe import bench
-from ganpipe.bench import loops, timing
+from ganpipe.bench import allocator, contention, loops, run, timing
 from ganpipe.cli import app
 
 B = 16
@@ -57,8 +57,8 @@ def numbers(tree, path=""):
 
 
 def test_cli_writes_the_table_and_a_json_of_positive_finite_numbers(tmp_path, digits_npz, monkeypatch):
-    sgemm = bench.sgemm_gflops
-    monkeypatch.setattr(bench, "sgemm_gflops", lambda n, repeats=5: sgemm(256, repeats))  # seconds at 2048
+    sgemm = timing.sgemm_gflops
+    monkeypatch.setattr(run, "sgemm_gflops", lambda n, repeats=5: sgemm(256, repeats))  # seconds at 2048
     out = tmp_path / "bench" / "bench.json"
     res = CliRunner().invoke(app, ["bench", "--steps", "3", "--warmup", "1", "--rounds", "2", "--batch-size", str(B),
                                    "--eval-n", "64", "--data", str(digits_npz), "--out", str(out), "--no-allocator",
@@ -93,7 +93,7 @@ def test_cli_refuses_an_unknown_architecture(tmp_path):
 
 def test_allocator_runs_the_loop_in_two_processes_one_with_glibc_default(images, digits_npz):
     cfg = bench.BenchConfig(steps=2, warmup=1, rounds=2, batch_size=B)  # two rounds of one step each
-    result = bench.compare_allocator("mlp", str(digits_npz), cfg, threads=1)
+    result = allocator.compare_allocator("mlp", str(digits_npz), cfg, threads=1)
     assert result["keep_freed"]["mallopt_applied"] is True
     assert result["default"]["mallopt_applied"] is False  # GANPIPE_DEFAULT_MALLOC reached the subprocess
     for side in ("keep_freed", "default"):
@@ -104,7 +104,7 @@ def test_allocator_runs_the_loop_in_two_processes_one_with_glibc_default(images,
 
 def test_contention_runs_the_loop_alone_then_two_at_once_under_both_settings(digits_npz):
     cfg = bench.BenchConfig(steps=6, warmup=2, batch_size=B)
-    result = bench.compare_contention(str(digits_npz), cfg, threads=1, rounds=1, contenders=("wgan",))
+    result = contention.compare_contention(str(digits_npz), cfg, threads=1, rounds=1, contenders=("wgan",))
     assert result["settings"] == {"ganpipe": {"GOMP_SPINCOUNT": "1000"}, "default": {}}
     for setting in ("ganpipe", "default"):
         r = result["wgan"][setting]
@@ -154,13 +154,13 @@ def test_both_loops_train_every_weight(images, arch):
     from ganpipe.images import to_tensor
     from ganpipe.objectives import build
 
-    fresh = build("gan", bench.gan_params(arch, 1, B), seed=0).nets
-    clock, nets = bench.run_project_loop(arch, to_tensor(images), steps=2, warmup=1, batch_size=B)
+    fresh = build("gan", loops.gan_params(arch, 1, B), seed=0).nets
+    clock, nets = loops.run_project_loop(arch, to_tensor(images), steps=2, warmup=1, batch_size=B)
     assert len(clock.times) == len(clock.faults) == 1 + 1 + 2
-    fresh_ref = bench.reference_gan(arch, seed=0)
+    fresh_ref = loops.reference_gan(arch, seed=0)
     for name, start in (("generator", fresh_ref.G), ("discriminator", fresh_ref.D)):  # same nets, same start
         assert all(torch.equal(v, fresh[name].state_dict()[k]) for k, v in start.state_dict().items())
-    ref_clock, ref_nets = bench.run_reference_loop(arch, images, steps=2, warmup=1, batch_size=B)
+    ref_clock, ref_nets = loops.run_reference_loop(arch, images, steps=2, warmup=1, batch_size=B)
     assert len(ref_clock.times) == 1 + 1 + 2
     for name, net in nets.items():
         params = [k for k, _ in net.named_parameters()]
@@ -171,7 +171,7 @@ def test_both_loops_train_every_weight(images, arch):
 
 
 def test_reference_loop_runs_across_epochs(images):
-    clock, _ = bench.run_reference_loop("mlp", images[:40], steps=4, warmup=1, batch_size=B)  # 2 batches per epoch
+    clock, _ = loops.run_reference_loop("mlp", images[:40], steps=4, warmup=1, batch_size=B)  # 2 batches per epoch
     assert len(clock.times) == 1 + 1 + 4
 
 
@@ -193,20 +193,20 @@ def test_flops_per_step_of_the_mlp_gan_match_a_hand_count(images):
     weight_grads = mm_flops(G_FC) + 2 * mm_flops(D_FC)
     input_grads = (mm_flops(G_FC) - mm_flops(G_FC[:1])) + 2 * (mm_flops(D_FC) - mm_flops(D_FC[:1])) + mm_flops(D_FC)
     expected = forward + weight_grads + input_grads
-    counted = bench.project_step_kernels("mlp", to_tensor(images), B)["flops_per_step"]
+    counted = loops.project_step_kernels("mlp", to_tensor(images), B)["flops_per_step"]
     assert counted == pytest.approx(expected, rel=0.01)
     assert counted < 0.9 * 3 * forward  # the missing gradients, as above
 
     # the textbook step runs G forward a second time (for the G update) and computes D's weight
     # gradients in the G update; nothing else differs
-    reference = bench.reference_step_flops("mlp", images, B)
+    reference = loops.reference_step_flops("mlp", images, B)
     assert reference - counted == pytest.approx(mm_flops(G_FC) + mm_flops(D_FC), rel=0.01)
 
 
 def test_conv5_flops_include_the_conv_head(images):
     from ganpipe.images import to_tensor
 
-    mlp, conv5 = (bench.project_step_kernels(a, to_tensor(images), B)["flops_per_step"] for a in ("mlp", "conv5"))
+    mlp, conv5 = (loops.project_step_kernels(a, to_tensor(images), B)["flops_per_step"] for a in ("mlp", "conv5"))
     # conv5's trunk ends in 2 x 784 outputs instead of 784: one more 1024 x 784 matmul, 3 passes (fwd,
     # weight grad, input grad); its 5x5 conv (2 -> 1 channels on 28x28) adds 3 x 2*B*784*2*25
     extra = 3 * mm_flops([(1024, 784)]) + 3 * 2 * B * 784 * 2 * 25
@@ -222,12 +222,12 @@ def test_the_kernel_replay_holds_every_counted_flop_of_a_step(images, arch):
     from ganpipe.loop import Batches
 
     data = to_tensor(images)
-    objective = build("gan", bench.gan_params(arch, 1, B), seed=0)
+    objective = build("gan", loops.gan_params(arch, 1, B), seed=0)
     batches = Batches(data, B, 0)
     objective.step(batches)
     calls = timing.record_counted_ops(lambda: objective.step(batches))
-    replayed = bench.count_flops(lambda: [func(*args, **kwargs) for func, args, kwargs in calls])
-    assert replayed == bench.count_flops(lambda: objective.step(batches)) > 0
+    replayed = timing.count_flops(lambda: [func(*args, **kwargs) for func, args, kwargs in calls])
+    assert replayed == timing.count_flops(lambda: objective.step(batches)) > 0
     if arch == "conv5":
         layouts = [a[0].is_contiguous(memory_format=torch.channels_last) for f, a, _ in calls
                    if str(f) == "aten.convolution.default"]
@@ -236,19 +236,19 @@ def test_the_kernel_replay_holds_every_counted_flop_of_a_step(images, arch):
 
 
 def test_rounds_split_the_steps_and_pool_them():
-    assert bench.round_sizes(300, 5) == [60] * 5
-    assert bench.round_sizes(7, 3) == [3, 2, 2] and bench.round_sizes(2, 5) == [1, 1]
+    assert timing.round_sizes(300, 5) == [60] * 5
+    assert timing.round_sizes(7, 3) == [3, 2, 2] and timing.round_sizes(2, 5) == [1, 1]
     # two rounds, each with one warm-up step: only the steps after each warm-up count
-    first = bench.StepClock(times=[0.0, 9.0, 10.0, 11.0], faults=[0, 100, 101, 102])
-    second = bench.StepClock(times=[20.0, 29.0, 33.0], faults=[200, 300, 310])
-    s = bench.summarize([first, second], warmup=1, batch_size=10)
+    first = timing.StepClock(times=[0.0, 9.0, 10.0, 11.0], faults=[0, 100, 101, 102])
+    second = timing.StepClock(times=[20.0, 29.0, 33.0], faults=[200, 300, 310])
+    s = timing.summarize([first, second], warmup=1, batch_size=10)
     assert s["steps"] == 3 and s["seconds"] == 6.0 and s["images_per_s"] == pytest.approx(5.0)
     assert s["worst_step_ms"] == 4000.0 and s["median_ms_per_step"] == 1000.0
     assert s["minor_faults_per_step"] == pytest.approx(12 / 3)
 
 
 def test_step_clock_summary():
-    clock = bench.StepClock(times=[0.0, 1.0, 1.5, 2.0, 4.0], faults=[0, 10, 20, 30, 40])
+    clock = timing.StepClock(times=[0.0, 1.0, 1.5, 2.0, 4.0], faults=[0, 10, 20, 30, 40])
     s = clock.summary(warmup=1, batch_size=64)
     assert s["steps"] == 3 and s["seconds"] == 3.0
     assert s["images_per_s"] == pytest.approx(64.0) and s["worst_step_ms"] == pytest.approx(2000.0)
@@ -272,5 +272,5 @@ def test_tile_to_repeats_without_exact_duplicates(images):
 
 def test_data_defaults_to_the_bundled_digits_without_the_shared_file(tmp_path, monkeypatch):
     monkeypatch.setattr(loops, "DEFAULT_DATA", tmp_path / "absent.gz")
-    assert bench.resolve_data(None) == "bundled"
-    assert bench.resolve_data(tmp_path / "x.npz") == str(tmp_path / "x.npz")  # explicit: no silent fallback
+    assert loops.resolve_data(None) == "bundled"
+    assert loops.resolve_data(tmp_path / "x.npz") == str(tmp_path / "x.npz")  # explicit: no silent fallback

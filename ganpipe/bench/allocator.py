@@ -10,7 +10,7 @@ from ganpipe.bench import worker
 from ganpipe.bench.timing import StepClock, round_sizes, summarize
 
 if TYPE_CHECKING:
-    from ganpipe.bench import BenchConfig
+    from ganpipe.bench.config import BenchConfig
 
 
 # glibc reads these at start-up; a user's own tuning would make "default" mean something else

@@ -19,7 +19,7 @@ from ganpipe.bench.timing import StepClock, summarize
 from ganpipe.runtime import USER_WAIT_SETTINGS, openmp_settings
 
 if TYPE_CHECKING:
-    from ganpipe.bench import BenchConfig
+    from ganpipe.bench.config import BenchConfig
 
 # name -> (model, arch): the MLP GAN and the WGAN stage's default nets (conv5 G, fc critic, 5
 # critic updates per step: the run that suffered most in the issue that asked for this)

@@ -17,7 +17,7 @@ from ganpipe.bench.contention import CONTENDERS, settings_env
 from ganpipe.bench.timing import StepClock, summarize
 
 if TYPE_CHECKING:
-    from ganpipe.bench import BenchConfig
+    from ganpipe.bench.config import BenchConfig
 
 
 def timed_window(runs: list[dict], warmup: int) -> tuple[float, list[float]]:
