@@ -8,14 +8,12 @@ import random
 from typing import Mapping
 
 # How long an OpenMP thread that has finished its share of a parallel op spins, in iterations of
-# libgomp's pause loop, before it sleeps. libgomp's default is 300,000 (milliseconds): alone, the
-# spinning worker is ready for the next of a step's hundreds of small ops; beside another job on
-# the same cores it burns the core the other job's threads need, and each side waits on the
-# other. Measured by `ganpipe bench` on 2 cores, two runs at once did 0.29-0.31x the work of one
-# after the other with the default and 1.02-1.12x at 1,000; for the WGAN, 2,000 gave 0.90x, 3,000
-# 0.83x and 10,000 collapsed again. Passive waiting (0) shares too but slows a WGAN alone by ~20%.
-# At 1,000 a WGAN run alone keeps its speed; the MLP GAN, whose ops come closer together, loses
-# about a tenth (README, Performance). How threads wait changes no sum: numbers stay bit-identical.
+# libgomp's pause loop, before it sleeps. libgomp's default (300,000) keeps a lone run's threads
+# ready for the next of a step's hundreds of small ops, but beside another job on the same cores
+# the spinning thread burns the core the other job needs and each side waits on the other. A
+# short spin shares the cores and keeps most of a lone run's speed; passive waiting (0) shares
+# too but slows a lone run more. The measurements behind 1,000: README, "Sharing the cores".
+# How threads wait changes no sum, so numbers stay bit-identical.
 SPIN_COUNT = 1000
 # Set by a user who tunes OpenMP's waiting themselves; ganpipe then leaves it to them.
 USER_WAIT_SETTINGS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
