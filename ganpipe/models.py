@@ -186,7 +186,3 @@ class Decoder(nn.Module):
 
     def forward(self, z):
         return self.autoencoder.decode(z)
-
-
-def count_parameters(net: nn.Module) -> int:
-    return sum(p.numel() for p in net.parameters())

@@ -249,7 +249,6 @@ class FindingsParams(Strict):
 class EvaluateParams(Strict):
     n_samples: PositiveInt = 2000
     k: PositiveInt = 5  # nearest neighbours for precision/recall/density/coverage
-    batch_size: PositiveInt = 500
 
 
 class MlflowParams(Strict):
