@@ -185,7 +185,7 @@ def _log_torch_model(uri: str, run_id: str, name: str, net, example) -> None:
 def _experiment_id(client, name: str, uri: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
-        for key, value in EXPERIMENT_TAGS.items():  # made by an older ganpipe: give it the views too
+        for key, value in EXPERIMENT_TAGS.items():  # made by hand (UI, `mlflow experiments create`): add the views
             if exp.tags.get(key) != value:
                 client.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id

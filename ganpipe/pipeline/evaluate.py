@@ -7,6 +7,7 @@ Each model's headline numbers also go onto its training run in MLflow, beside it
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -50,22 +51,18 @@ def evaluate_models(params: Params, out: Path, data_path: Path, classifier_path:
             run.log_metrics({f"{model}.{k}": v for k, v in result[model].items()}, 0)
         run.log_artifact(out / "metrics.json")
         for model in MODELS:
-            training_run = _training_run(stages / model / "train.json")
-            if training_run:
-                run.log_metrics_to(training_run, {k: result[model][k] for k in ON_TRAINING_RUN})
+            run.log_metrics_to(_training_run(stages / model / "train.json"),
+                               {k: result[model][k] for k in ON_TRAINING_RUN})
     return result
 
 
-def _training_run(train_json: Path) -> str | None:
-    """The MLflow run that trained a model, as its stage recorded it (None for older outputs)."""
-    import json
-
+def _training_run(train_json: Path) -> str:
+    """The MLflow run that trained a model, as its training stage recorded it."""
     try:
-        return json.loads(train_json.read_text()).get("mlflow_run_id")
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{train_json}: not valid JSON ({exc})") from None
+        return json.loads(train_json.read_text())["mlflow_run_id"]
+    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        raise InputError(f"{train_json}: no training run recorded ({type(exc).__name__}: {exc}); "
+                         "run the model's training stage (dvc repro train@MODEL)") from None
 
 
 def _rounded(obj):
