@@ -27,6 +27,9 @@ from ganpipe.params import MlflowParams, Params, flatten
 # the headline measures and the knobs as columns, since the table's default shows neither.
 TRAINING_VIEW = "ganpipe"
 _VIEW_COLUMNS = [*(f"metrics.`{m}`" for m in ("fid", "precision", "recall", "modes")),
+                 # the parent run's headline: each model's FID and the verdicts by state
+                 *(f"metrics.`{m}.fid`" for m in ("ae", "vae", "gan", "wgan")),
+                 *(f"metrics.`verdicts.{state}`" for state in ("reproduced", "mixed", "not_reproduced", "inconclusive")),
                  *(f"params.`{p}`" for p in ("wgan.clip", "gan.generator", "seed")),
                  "tags.`dvc_stage`", "tags.`dvc_exp_name`"]
 EXPERIMENT_TAGS = {
@@ -134,6 +137,12 @@ class StageRun:
         batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         self._send(f"logging metrics to run {run_id}", self.client.log_batch, run_id, metrics=batch)
 
+    def log_to_pipeline(self, metrics: dict[str, float]) -> None:
+        """Headline numbers onto the pipeline execution's parent run, so its collapsed row in the
+        runs table says what happened; nothing when the stage runs outside DVC (no parent)."""
+        if self.parent_id is not None:
+            self.log_metrics_to(self.parent_id, metrics)
+
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self._send(f"logging artifact {Path(path).name}", self.client.log_artifact, self.run_id, str(path), artifact_path)
 
@@ -165,6 +174,18 @@ def training_view_url(base: str, uri: str, experiment: str) -> str:
 
 
 def _log_torch_model(uri: str, run_id: str, name: str, net, example) -> None:
+    """Log `net` as the nn.Module it is (pickled), with the classes it is made of beside it.
+
+    MLflow's default, an exported program (pt2), loads back as a graph whose `.eval()` and
+    `.train()` raise NotImplementedError: not what a PyTorch user expects from `load_model`. The
+    pickle needs its classes at load time, so the model carries them: the ganpipe modules that
+    define the net's layers (models.py, torch only) as the package `ganpipe` in the model's code
+    folder, which MLflow puts on sys.path when it loads; no ganpipe install is needed. Loading
+    runs the pickle: load models from your own store."""
+    import logging
+    import sys
+    import tempfile
+
     import mlflow
     import mlflow.pytorch
     import torch
@@ -175,11 +196,26 @@ def _log_torch_model(uri: str, run_id: str, name: str, net, example) -> None:
         output = net(example)
     signature = infer_signature(example.numpy(), output.numpy())
     mlflow.set_tracking_uri(uri)
-    # the fluent API is the one that logs models; it ends the run as FINISHED on the way out, and
-    # the stage sets its final status again when it ends
-    with mlflow.start_run(run_id=run_id):
-        mlflow.pytorch.log_model(net, name=name, signature=signature, input_example=example.numpy(),
-                                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+    with tempfile.TemporaryDirectory() as tmp:
+        package = Path(tmp) / "ganpipe"
+        package.mkdir()
+        (package / "__init__.py").write_text('"""The classes of the nets ganpipe logs as MLflow models."""\n')
+        for module in {type(layer).__module__ for layer in net.modules()}:
+            if module.startswith("ganpipe."):
+                source = Path(sys.modules[module].__file__)
+                (package / source.name).write_text(source.read_text())
+        # the fluent API is the one that logs models; it ends the run as FINISHED on the way out, and
+        # the stage sets its final status again when it ends
+        pickle_warning = logging.getLogger("mlflow.pytorch")
+        level = pickle_warning.level
+        pickle_warning.setLevel(logging.ERROR)  # its warning about pickles: the docstring says it, once
+        try:
+            with mlflow.start_run(run_id=run_id):
+                mlflow.pytorch.log_model(net, name=name, signature=signature, input_example=example.numpy(),
+                                         serialization_format="pickle", code_paths=[str(package)],
+                                         pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+        finally:
+            pickle_warning.setLevel(level)
 
 
 def _experiment_id(client, name: str, uri: str) -> str:

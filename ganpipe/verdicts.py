@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 REPRODUCED, MIXED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "mixed", "not reproduced", "inconclusive"
+STATES = (REPRODUCED, MIXED, NOT_REPRODUCED, INCONCLUSIVE)
 
 
 def state(holds: list[bool], valid: bool) -> str:

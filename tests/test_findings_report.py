@@ -181,6 +181,14 @@ def test_each_pipeline_run_is_one_mlflow_parent_and_exp_show_fits_a_screen(repo)
     assert clips.keys() <= parents.keys() and len(parents) >= 3  # the repro, the earlier -S run, these two
     repro = next(p for name, p in parents.items() if name.startswith("dvc repro"))
     assert len(children[repro.info.run_id]) == len(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
+    # the parent's collapsed row says what happened: each model's headline numbers, the verdicts by state
+    summary = json.loads((repo / "stages" / "evaluate" / "summary.json").read_text())
+    verdicts = json.loads((repo / "stages" / "findings" / "verdicts.json").read_text())
+    assert {f"{m}.{k}": v for m in ("ae", "vae", "gan", "wgan") for k, v in summary[m].items()}.items() \
+        <= repro.data.metrics.items()
+    counts = {k.removeprefix("verdicts."): v for k, v in repro.data.metrics.items() if k.startswith("verdicts.")}
+    assert sum(counts.values()) == len(verdicts) == len(CLAIMS)
+    assert counts["reproduced"] == sum(v["verdict"] == "reproduced" for v in verdicts.values())
     for name, clip in clips.items():
         parent = parents[name]
         assert parent.data.params == {"wgan.clip": clip} and parent.info.status == "FINISHED"

@@ -49,6 +49,7 @@ def evaluate_models(params: Params, out: Path, data_path: Path, classifier_path:
         write_json(out / "timing.json", {"seconds": round(time.perf_counter() - began, 2), "n": n})
         for model in ("real", *MODELS):
             run.log_metrics({f"{model}.{k}": v for k, v in result[model].items()}, 0)
+        run.log_to_pipeline({f"{m}.{k}": result[m][k] for m in MODELS for k in HEADLINE})
         run.log_artifact(out / "metrics.json")
         for model in MODELS:
             run.log_metrics_to(_training_run(stages / model / "train.json"),

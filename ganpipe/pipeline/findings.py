@@ -108,7 +108,9 @@ def run_findings(params: Params, out: Path, stages: Path, data_path: Path, class
                                            for claim, r in result.items()})
         write_json(out / "evidence.json", evidence)
         run.set_tags({f"verdict.{claim}": r["verdict"] for claim, r in result.items()})
-        run.log_metrics({"claims_reproduced": sum(r["verdict"] == verdicts.REPRODUCED for r in result.values()),
-                         "seconds": time.perf_counter() - began}, 0)
+        counts = {f"verdicts.{state.replace(' ', '_')}": sum(r["verdict"] == state for r in result.values())
+                  for state in verdicts.STATES}
+        run.log_metrics({**counts, "seconds": time.perf_counter() - began}, 0)
+        run.log_to_pipeline(counts)
         run.log_artifact(out / "findings.json")
     return result
