@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import run_cli, wait_healthy
+from conftest import ROOT, run_cli, wait_healthy
 from ganpipe.tracking import repo_root
 
 
@@ -88,3 +88,49 @@ def test_a_stage_outside_dvc_has_no_pipeline_parent(monkeypatch):
     assert _is_dvc(["/usr/bin/python3.11", "/usr/local/bin/dvc", "repro"])
     assert _is_dvc(["python", "-m", "dvc", "exp", "run"]) and _is_dvc(["dvc", "exp", "exec-run"])
     assert not _is_dvc(["/bin/sh", "-c", "ganpipe train-gan"]) and not _is_dvc(["python", "-m", "ganpipe"])
+
+
+LOAD_WITHOUT_GANPIPE = """
+import sys
+sys.meta_path = [f for f in sys.meta_path if "editable" not in str(getattr(f, "__module__", ""))]  # pip install -e
+sys.path = [p for p in sys.path if p not in ("", {root!r})]
+import importlib.util
+assert importlib.util.find_spec("ganpipe") is None, "ganpipe is still importable"
+import mlflow.pytorch, torch
+mlflow.set_tracking_uri({uri!r})
+net = mlflow.pytorch.load_model("runs:/{run_id}/generator")
+net.eval()  # the first thing a PyTorch user calls; an exported program raises here
+assert isinstance(net, torch.nn.Module) and not net.training
+z = torch.load({codes!r})
+with torch.no_grad():
+    torch.save(net.to("cpu")(z), {out!r})
+print(type(net).__name__, sys.modules["ganpipe"].__file__)
+"""
+
+
+def test_a_logged_generator_loads_back_as_a_module_without_ganpipe(tmp_path):
+    """`mlflow.pytorch.load_model` gives the nn.Module (eval, to, training) with the same outputs,
+    in a process that cannot import ganpipe: the model carries the classes it is made of."""
+    import torch
+    from mlflow.tracking import MlflowClient
+
+    from ganpipe.models import make_generator
+    from ganpipe.tracking import StageRun
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    run_id = client.create_run(client.create_experiment("t")).info.run_id
+    torch.manual_seed(0)
+    net, codes = make_generator("conv5", 196), torch.randn(4, 196)
+    run = StageRun(client, run_id, uri=uri)
+    run.log_model("generator", net, codes)
+    assert run.failure is None, run.failure
+    torch.save(codes, tmp_path / "codes.pt")
+    script = LOAD_WITHOUT_GANPIPE.format(root=str(ROOT), uri=uri, run_id=run_id, codes=str(tmp_path / "codes.pt"),
+                                         out=str(tmp_path / "images.pt"))
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    name, origin = done.stdout.split()
+    assert name == type(net).__name__ and str(ROOT) not in origin  # the class came from the model's own code
+    with torch.no_grad():
+        assert torch.equal(torch.load(tmp_path / "images.pt"), net.eval()(codes))
