@@ -124,6 +124,34 @@ def _linear_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return float(slope), float(intercept), r2
 
 
+def _probe(d: nn.Module, f: nn.Module, theta: float, n_eval: int, seed: int) -> dict[str, float]:
+    """A trained D and critic at one theta, on fresh samples, with theta a leaf tensor so that
+    autograd reaches it through the fake points (theta, z)."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    x_real = _line(0.0, n_eval, gen)
+    z_state = gen.get_state()
+    t = torch.tensor(theta, dtype=DTYPE, requires_grad=True)
+    logit_real, logit_fake = d(x_real), d(_line(t, n_eval, gen))
+    gen_objective = F.logsigmoid(-logit_fake).mean()  # E log(1 - D(G))
+    (d_grad,) = torch.autograd.grad(gen_objective, t, retain_graph=True)
+    (d_grad_nonsat,) = torch.autograd.grad(-F.logsigmoid(logit_fake).mean(), t)
+
+    gen.set_state(z_state)  # the critic sees the very same fake points
+    t = torch.tensor(theta, dtype=DTYPE, requires_grad=True)
+    estimate = f(x_real).mean() - f(_line(t, n_eval, gen)).mean()
+    (critic_grad,) = torch.autograd.grad(estimate, t)
+    return {
+        "js_analytic": LOG2 if theta != 0.0 else 0.0,
+        "w_analytic": abs(theta),
+        "js_estimate": 0.5 * (F.logsigmoid(logit_real).mean() + gen_objective).item() + LOG2,
+        "d_accuracy": 0.5 * ((logit_real > 0).double().mean() + (logit_fake < 0).double().mean()).item(),
+        "d_grad": d_grad.item(),
+        "d_grad_nonsat": d_grad_nonsat.item(),
+        "critic_estimate": estimate.item(),
+        "critic_grad": critic_grad.item(),
+    }
+
+
 def disjoint_supports(
     thetas: Sequence[float] | None = None,
     seed: int = 0,
@@ -168,31 +196,8 @@ def disjoint_supports(
             torch.manual_seed(seed)
             f = train_critic(real, fake, 2, steps, batch, critic_lr, hidden, clip, torch.Generator().manual_seed(seed))
 
-            # evaluation on fresh samples, with theta a leaf tensor so autograd reaches it through (theta, z)
-            gen = torch.Generator().manual_seed(seed + 1)
-            x_real = _line(0.0, n_eval, gen)
-            z_state = gen.get_state()
-            t = torch.tensor(theta, dtype=DTYPE, requires_grad=True)
-            logit_real, logit_fake = d(x_real), d(_line(t, n_eval, gen))
-            gen_objective = F.logsigmoid(-logit_fake).mean()  # E log(1 - D(G))
-            (d_grad,) = torch.autograd.grad(gen_objective, t, retain_graph=True)
-            (d_grad_nonsat,) = torch.autograd.grad(-F.logsigmoid(logit_fake).mean(), t)
-            js_est = 0.5 * (F.logsigmoid(logit_real).mean() + gen_objective).item() + LOG2
-            accuracy = 0.5 * ((logit_real > 0).double().mean() + (logit_fake < 0).double().mean()).item()
-
-            gen.set_state(z_state)  # the critic sees the very same fake points
-            t = torch.tensor(theta, dtype=DTYPE, requires_grad=True)
-            estimate = f(x_real).mean() - f(_line(t, n_eval, gen)).mean()
-            (critic_grad,) = torch.autograd.grad(estimate, t)
-
-            rows["js_analytic"].append(LOG2 if theta != 0.0 else 0.0)
-            rows["w_analytic"].append(abs(theta))
-            rows["js_estimate"].append(js_est)
-            rows["d_accuracy"].append(accuracy)
-            rows["d_grad"].append(d_grad.item())
-            rows["d_grad_nonsat"].append(d_grad_nonsat.item())
-            rows["critic_estimate"].append(estimate.item())
-            rows["critic_grad"].append(critic_grad.item())
+            for name, value in _probe(d, f, theta, n_eval, seed).items():
+                rows[name].append(value)
 
     th = np.array(thetas)
     away = th != 0.0
