@@ -27,10 +27,10 @@ from ganpipe.params import MlflowParams, Params, flatten
 # the headline measures and the knobs as columns, since the table's default shows neither.
 TRAINING_VIEW = "ganpipe"
 _VIEW_COLUMNS = [*(f"metrics.`{m}`" for m in ("fid", "precision", "recall", "modes")),
-                 # the parent run's headline: each model's FID and the verdicts by state
-                 *(f"metrics.`{m}.fid`" for m in ("ae", "vae", "gan", "wgan")),
-                 *(f"metrics.`verdicts.{state}`" for state in ("reproduced", "mixed", "not_reproduced", "inconclusive")),
                  *(f"params.`{p}`" for p in ("wgan.clip", "gan.generator", "seed")),
+                 # the parent run's headline: each model's FID and the verdicts by state
+                 *(f"metrics.`{m}.fid`" for m in ("wgan", "gan", "vae", "ae")),
+                 *(f"metrics.`verdicts.{state}`" for state in ("reproduced", "mixed", "not_reproduced", "inconclusive")),
                  "tags.`dvc_stage`", "tags.`dvc_exp_name`"]
 EXPERIMENT_TAGS = {
     "mlflow.experimentKind": "custom_model_development",
@@ -195,6 +195,8 @@ def _log_torch_model(uri: str, run_id: str, name: str, net, example) -> None:
     with torch.no_grad():
         output = net(example)
     signature = infer_signature(example.numpy(), output.numpy())
+    # set_tracking_uri also sets MLFLOW_TRACKING_URI for every process this one starts later: put back what was there
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     with tempfile.TemporaryDirectory() as tmp:
         package = Path(tmp) / "ganpipe"
@@ -216,6 +218,7 @@ def _log_torch_model(uri: str, run_id: str, name: str, net, example) -> None:
                                          pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
         finally:
             pickle_warning.setLevel(level)
+            mlflow.set_tracking_uri(previous)
 
 
 def _experiment_id(client, name: str, uri: str) -> str:

@@ -214,13 +214,22 @@ def test_report_names_the_store_relative_to_the_repo(repo):
 
 
 def test_logged_generators_load_back_through_mlflow_and_draw_digit_sized_images(repo):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")  # (it also sets MLFLOW_TRACKING_URI: undone below)
+    try:
+        _load_each_generator(repo)
+    finally:
+        mlflow.set_tracking_uri(None)
+
+
+def _load_each_generator(repo):
     import mlflow.pytorch
     import torch
 
-    mlflow.set_tracking_uri(f"sqlite:///{repo / 'mlflow.db'}")
     for model, latent, scorer in (("wgan", 196, "critic"), ("gan", 196, "discriminator"), ("vae", 16, None)):
         run_id = json.loads((repo / "stages" / model / "train.json").read_text())["mlflow_run_id"]
-        generator = mlflow.pytorch.load_model(f"runs:/{run_id}/generator")
+        generator = mlflow.pytorch.load_model(f"runs:/{run_id}/generator").eval()
         with torch.no_grad():
             images = generator(torch.randn(5, latent))
         assert images.shape == (5, 1, 28, 28) and -1 <= images.min() <= images.max() <= 1, model

@@ -1,5 +1,6 @@
 """MLflow: a real `mlflow server` on 127.0.0.1 receives a stage's run over HTTP; bad stores fail fast."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -123,8 +124,10 @@ def test_a_logged_generator_loads_back_as_a_module_without_ganpipe(tmp_path):
     torch.manual_seed(0)
     net, codes = make_generator("conv5", 196), torch.randn(4, 196)
     run = StageRun(client, run_id, uri=uri)
+    before = os.environ.get("MLFLOW_TRACKING_URI")
     run.log_model("generator", net, codes)
     assert run.failure is None, run.failure
+    assert os.environ.get("MLFLOW_TRACKING_URI") == before  # logging leaves later subprocesses' store alone
     torch.save(codes, tmp_path / "codes.pt")
     script = LOAD_WITHOUT_GANPIPE.format(root=str(ROOT), uri=uri, run_id=run_id, codes=str(tmp_path / "codes.pt"),
                                          out=str(tmp_path / "images.pt"))

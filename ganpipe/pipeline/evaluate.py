@@ -44,26 +44,31 @@ def evaluate_models(params: Params, out: Path, data_path: Path, classifier_path:
         for model, images in samples.items():
             result[model] = reference.score(images[:n])
         write_json(out / "metrics.json", _rounded(result))
-        write_json(out / "summary.json", _rounded({m: {k: result[m][k] for k in HEADLINE} for m in ("real", *MODELS)}))
+        summary = _rounded({m: {k: result[m][k] for k in HEADLINE} for m in ("real", *MODELS)})
+        write_json(out / "summary.json", summary)
         # wall time apart from metrics.json, which must be identical for identical params
         write_json(out / "timing.json", {"seconds": round(time.perf_counter() - began, 2), "n": n})
         for model in ("real", *MODELS):
             run.log_metrics({f"{model}.{k}": v for k, v in result[model].items()}, 0)
-        run.log_to_pipeline({f"{m}.{k}": result[m][k] for m in MODELS for k in HEADLINE})
+        run.log_to_pipeline({f"{m}.{k}": v for m, scores in summary.items() if m != "real" for k, v in scores.items()})
         run.log_artifact(out / "metrics.json")
         for model in MODELS:
-            run.log_metrics_to(_training_run(stages / model / "train.json"),
-                               {k: result[model][k] for k in ON_TRAINING_RUN})
+            training_run = _training_run(stages / model / "train.json")
+            if training_run:
+                run.log_metrics_to(training_run, {k: result[model][k] for k in ON_TRAINING_RUN})
     return result
 
 
-def _training_run(train_json: Path) -> str:
-    """The MLflow run that trained a model, as its training stage recorded it."""
+def _training_run(train_json: Path) -> str | None:
+    """The MLflow run that trained a model, as its training stage recorded it; None for samples
+    that no training stage wrote (`ganpipe evaluate --stages` on a folder of your own)."""
+    if not train_json.exists():
+        return None
     try:
         return json.loads(train_json.read_text())["mlflow_run_id"]
     except (OSError, json.JSONDecodeError, KeyError) as exc:
         raise InputError(f"{train_json}: no training run recorded ({type(exc).__name__}: {exc}); "
-                         "run the model's training stage (dvc repro train@MODEL)") from None
+                         "run the model's training stage again (dvc repro train@MODEL)") from None
 
 
 def _rounded(obj):
