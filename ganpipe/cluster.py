@@ -119,8 +119,7 @@ def connect(n_runs: int, uri: str, local_workers: int) -> Iterator[tuple[object,
     from distributed import Client, LocalCluster
 
     kind = executor_kind()
-    if kind == "slurm":
-        check_store_reaches(uri, [], kind)  # before any job is queued
+    check_store_reaches(uri, [], kind)  # SLURM's jobs run elsewhere: before any job is queued
     cluster = None
     try:
         if kind == "local":
@@ -381,11 +380,13 @@ def run_all(client, kind: str, runs: list[Run], title: str, progress: Progress |
                 progress.finished(futures[future])
             progress.tick()
         return [f.result() for f in futures]
-    except (KeyboardInterrupt, FutureCancelledError):
+    except BaseException as exc:  # Ctrl-C, or a run that failed: stop the others, on any cluster
         if stop is not None:
             stop.set()
         client.cancel(list(futures))
-        raise KeyboardInterrupt from None
+        if isinstance(exc, (KeyboardInterrupt, FutureCancelledError)):
+            raise KeyboardInterrupt from None
+        raise
     finally:
         client.unsubscribe_topic(topic)
         progress.close()

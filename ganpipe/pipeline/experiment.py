@@ -135,6 +135,7 @@ def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST
     kind = cluster.executor_kind()
     uri = tracking_uri(params.mlflow)
     task_params = params.model_copy(update={"mlflow": params.mlflow.model_copy(update={"tracking_uri": uri})})
+    cluster.check_store_reaches(uri, [], kind)  # SLURM with a file store: before the store is even opened
     with stage_run(f"experiment-{name}", params, extra=exp) as run:
         began = time.perf_counter()
         if kind == "pool":
