@@ -59,6 +59,10 @@ def executor_kind(environ=os.environ) -> str:
     if kind != "dask":
         return kind
     if environ.get(SCHEDULER_FILE_ENV):
+        path = environ[SCHEDULER_FILE_ENV]
+        if not Path(path).is_file():
+            raise ClusterError(f"{SCHEDULER_FILE_ENV}={path}: no such file (start `dask scheduler --scheduler-file "
+                               f"{path}` first, or unset it to train on this machine)")
         return "file"
     if dask.config.get("scheduler-address", None):
         return "address"
@@ -136,30 +140,26 @@ def connect(n_runs: int, uri: str, local_workers: int) -> Iterator[tuple[object,
             cluster = SLURMCluster()  # queue, account, cores, memory, walltime: dask's jobqueue.slurm config
             cluster.scale(n_runs)
             client = Client(cluster)
-        elif kind == "file":
-            path = os.environ[SCHEDULER_FILE_ENV]
-            if not Path(path).is_file():
-                raise ClusterError(f"{SCHEDULER_FILE_ENV}={path}: no such file (start `dask scheduler "
-                                   f"--scheduler-file {path}` first)")
-            client = Client(scheduler_file=path, timeout="20s")
         else:
-            address = dask.config.get("scheduler-address")
+            path, address = os.environ.get(SCHEDULER_FILE_ENV), dask.config.get("scheduler-address", None)
+            where = f"{SCHEDULER_FILE_ENV}={path}" if kind == "file" else f"DASK_SCHEDULER_ADDRESS={address}"
             try:
-                client = Client(address, timeout="20s")
+                client = Client(scheduler_file=path, timeout="20s") if kind == "file" else Client(address, timeout="20s")
             except OSError as exc:
-                raise ClusterError(f"cannot reach the Dask scheduler at {address} (DASK_SCHEDULER_ADDRESS): "
+                raise ClusterError(f"cannot reach the Dask scheduler of {where}: "
                                    f"{str(exc).splitlines()[0][:200]}") from None
         try:
-            if kind in ("file", "address"):
-                if not client.scheduler_info()["workers"]:
+            if kind in ("file", "address") and not client.scheduler_info()["workers"]:
+                try:
                     client.wait_for_workers(1, timeout=60)
+                except TimeoutError:
+                    raise ClusterError("the Dask scheduler has no worker after 60 s: start `dask worker --nthreads 1 "
+                                       "--preload ganpipe.cluster --scheduler-file FILE` (or ADDRESS)") from None
+            if kind in ("file", "address"):
                 check_store_reaches(uri, workers_elsewhere(client), kind)
             yield client, kind
         finally:
             client.close()
-    except TimeoutError:
-        raise ClusterError("the Dask scheduler has no worker after 60 s: start `dask worker --nthreads 1 "
-                           "--preload ganpipe.cluster SCHEDULER`") from None
     finally:
         if cluster is not None:
             cluster.close()

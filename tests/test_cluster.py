@@ -280,3 +280,12 @@ def test_an_unknown_executor_is_one_line(tmp_path, params_file):
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         "error: GANPIPE_EXECUTOR='kubernetes' is not allowed: use one of dask, slurm, pool"]
+
+
+def test_a_missing_scheduler_file_is_one_line(tmp_path, params_file):
+    params = params_file({"findings": {"experiments": {"e": EXPERIMENT}}})
+    result = run_cli("run-experiment", "e", "--params", str(params),
+                     env={cluster.SCHEDULER_FILE_ENV: str(tmp_path / "none.json")}, cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "none.json: no such file" in lines[0] and "dask scheduler --scheduler-file" in lines[0]
