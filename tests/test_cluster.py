@@ -289,3 +289,27 @@ def test_a_missing_scheduler_file_is_one_line(tmp_path, params_file):
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "none.json: no such file" in lines[0] and "dask scheduler --scheduler-file" in lines[0]
+
+
+@pytest.mark.slow
+def test_dvc_repro_of_an_experiment_stage_then_moving_to_a_scheduler_reruns_nothing(scheduler, tmp_path):
+    """The real stage under `dvc repro` (embedded default), `dvc status` clean; pointing the stage
+    at a scheduler is not a DVC input: status stays clean and a repro runs nothing."""
+    from conftest import dvc, tiny_project
+
+    tiny = {"mlflow": {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}, "evaluate": {"n_samples": 64},
+            "findings": {"seeds": [0], "map_seeds": [0],
+                         "experiments": {"e": {**EXPERIMENT, "steps": 20, "map": {}}}}}
+    repo = tiny_project(tmp_path / "repo", tiny)
+    result = dvc("repro", "experiment@e", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert (repo / "stages/experiments/e/base/seed_0/generator.pt").is_file()
+    assert not list((repo / "stages/experiments/e").rglob(".*"))
+    assert "up to date" in dvc("status", "experiment@e", cwd=repo).stdout
+    os.environ[cluster.SCHEDULER_FILE_ENV] = str(scheduler)
+    try:
+        assert "up to date" in dvc("status", "experiment@e", cwd=repo).stdout
+        again = dvc("repro", "experiment@e", cwd=repo)
+    finally:
+        del os.environ[cluster.SCHEDULER_FILE_ENV]
+    assert again.returncode == 0 and "didn't change, skipping" in again.stdout and "Running stage" not in again.stdout
