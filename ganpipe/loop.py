@@ -15,6 +15,7 @@ import csv
 import io
 import signal
 import sys
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -86,6 +87,9 @@ class StopFlag:
         self.raised = False
 
     def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            self._old = {}  # signals reach the main thread only; a Dask task is stopped by its should_stop
+            return self
         self._old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
         for s in self._old:
             signal.signal(s, self._handle)

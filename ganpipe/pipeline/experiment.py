@@ -4,7 +4,8 @@ output heads, the upsample generator), configured in params.yaml under findings.
 Each experiment starts from the model's built-in defaults plus its own overrides, not from the
 main gan/wgan groups, so `dvc exp run -S wgan.clip=0.1` changes the main WGAN but not the sweeps.
 Its runs (ganpipe.conditions: the experiment's setting at every seed, its condition map at the
-map seeds) train side by side, one process and one thread each: a run's numbers depend on its
+map seeds) train side by side on Dask (ganpipe.cluster: a local cluster of one-thread workers by
+default, a real cluster by configuration outside params.yaml), one process and one thread each: a run's numbers depend on its
 seed alone, never on how many runs share the machine (torch's thread count changes the float
 rounding), and a third of a small GAN's step is single-threaded overhead that a second thread
 does not shorten, so two one-thread runs on two cores do more work than one two-thread run.
@@ -14,13 +15,15 @@ experiment.json (the runs, their times and the stage's wall time).
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from ganpipe import conditions
-from ganpipe.files import write_json
+from ganpipe import cluster, conditions
+from ganpipe.files import write_bytes, write_json
 from ganpipe.params import Params, ParamsError
 from ganpipe.pipeline.train import MNIST, train
 
@@ -39,7 +42,7 @@ def workers_for(n_jobs: int) -> int:
 # more); the server itself starts fresh, with nothing of this process's state (an open MLflow
 # store, torch threads) to inherit.
 PRELOAD = ["torch", "mlflow", "mlflow.tracking", "ganpipe.pipeline.train", "ganpipe.objectives", "ganpipe.loop",
-           "ganpipe.tracking", "ganpipe.data"]
+           "ganpipe.tracking", "ganpipe.data", "ganpipe.pipeline.experiment"]
 
 
 def _context():
@@ -54,34 +57,109 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _run_job(job: conditions.Job, params: Params, data_path: Path, resume: str, parent: str | None) -> dict:
-    """One run in a worker process: the experiment's config at one condition and one seed."""
-    timing = train(job.cfg.model, job.cfg, params.model_copy(update={"seed": job.seed}), job.folder,
-                   f"experiment-{job.experiment}", data_path, resume, nested_in=parent,
+def _staging(folder: Path) -> Path:
+    """Where a run writes until it has finished: its folder appears whole or not at all, and a run
+    retried after a lost worker continues there (from its checkpoint) or starts it over."""
+    return folder.parent / f".{folder.name}.partial"
+
+
+def _publish(staging: Path, folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(staging, folder)
+
+
+def _drop_partial_writes(folder: Path) -> None:
+    """A worker killed mid-write leaves the temporary file of an atomic write (ganpipe.files) behind."""
+    for tmp in folder.rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def _run_job(job: conditions.Job, params: Params, data_path: Path, resume: str, parent: str | None,
+             shared: tuple[Path, str] | None = None, data: bytes | None = None, should_stop=None) -> dict:
+    """One run on a worker: the experiment's config at one condition and one seed.
+
+    Outputs go straight to the stage's folder when this worker shares its filesystem (`shared`: a
+    marker file the stage wrote, and its content), else to the worker's own disk, and come back
+    with the result for the stage to write (`files`)."""
+    local = shared is None or cluster.sees_shared(*shared)
+    folder = job.folder if local else cluster.worker_scratch(job.experiment, job.condition, f"seed_{job.seed}")
+    checkpoints = (job.folder.parents[2] if local else cluster.worker_scratch()) / ".checkpoints" / job.experiment / job.condition
+    if not data_path.is_file() and data is not None:
+        data_path = cluster.worker_scratch(job.experiment) / data_path.name
+        write_bytes(data_path, data)
+    staging = _staging(folder)
+    _drop_partial_writes(staging)
+    timing = train(job.cfg.model, job.cfg, params.model_copy(update={"seed": job.seed}), staging,
+                   f"experiment-{job.experiment}", data_path, resume, nested_in=parent, should_stop=should_stop,
                    tags={"mlflow.runName": f"{job.experiment} {job.condition} seed {job.seed}",
                          "condition": job.condition, "findings_seed": str(job.seed)},
-                   progress=False, checkpoints=job.folder.parents[2] / ".checkpoints" / job.experiment / job.condition)
-    return {"condition": job.condition, "seed": job.seed, **timing}
+                   progress=False, checkpoints=checkpoints)
+    record = {"condition": job.condition, "seed": job.seed, **timing}
+    if local:
+        _publish(staging, folder)
+        return record
+    files = cluster.folder_files(staging)
+    shutil.rmtree(staging)
+    return {**record, "files": files}
+
+
+def _write_returned(record: dict, folder: Path) -> None:
+    """A run from a worker without the shared filesystem: its files, written here, then published whole."""
+    staging = _staging(folder)
+    shutil.rmtree(staging, ignore_errors=True)
+    for rel, data in record.pop("files").items():
+        write_bytes(staging / rel, data)
+    _publish(staging, folder)
+
+
+def _run_on_pool(jobs: list[conditions.Job], workers: int, args: tuple) -> list[dict]:
+    """The runs in the stage's own forkserver pool, without Dask (GANPIPE_EXECUTOR=pool)."""
+    with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_one_thread) as pool:
+        futures = [pool.submit(_run_job, job, *args) for job in jobs]
+        return [fut.result() for fut in futures]
 
 
 def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST, resume: str = "auto",
-                   workers: int | None = None) -> dict:
-    from ganpipe.tracking import stage_run
+                   workers: int | None = None, progress: cluster.Progress | None = None) -> dict:
+    from ganpipe.tracking import stage_run, tracking_uri
 
     experiments = params.findings.experiments
     if name not in experiments:
         raise ParamsError(f"findings.experiments has no experiment {name!r}; defined: {', '.join(sorted(experiments)) or 'none'}")
     exp = experiments[name]
     f = params.findings
+    # absolute paths and store: a worker of a real cluster runs in another folder, maybe on another machine
+    out, data_path = out.resolve(), data_path.resolve()
     jobs = conditions.jobs(name, exp, f.seeds, f.map_seeds, out)
     workers = workers or workers_for(len(jobs))
+    kind = cluster.executor_kind()
+    uri = tracking_uri(params.mlflow)
+    task_params = params.model_copy(update={"mlflow": params.mlflow.model_copy(update={"tracking_uri": uri})})
+    cluster.check_store_reaches(uri, [], kind)  # SLURM with a file store: before the store is even opened
     with stage_run(f"experiment-{name}", params, extra=exp) as run:
         began = time.perf_counter()
-        with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_one_thread) as pool:
-            futures = [pool.submit(_run_job, job, params, data_path, resume, run.run_id) for job in jobs]
-            runs = [fut.result() for fut in futures]
+        if kind == "pool":
+            runs = _run_on_pool(jobs, workers, (task_params, data_path, resume, run.run_id))
+        else:
+            marker, token = cluster.shared_marker(out)
+            try:
+                with cluster.connect(len(jobs), uri, workers) as (client, kind):
+                    link = cluster.dashboard_link(client)
+                    if link:
+                        print(f"experiment {name}: Dask dashboard at {link}", flush=True)
+                    data = client.scatter(data_path.read_bytes(), hash=False)
+                    workers = len(client.scheduler_info(n_workers=-1)["workers"])
+                    todo = [cluster.Run(f"{name} {job.condition} seed {job.seed}", job.cfg.steps, _run_job,
+                                        (job, task_params, data_path, resume, run.run_id, (marker, token), data))
+                            for job in jobs]
+                    runs = cluster.run_all(client, kind, todo, f"experiment {name}", progress)
+            finally:
+                marker.unlink(missing_ok=True)
+            for job, record in zip(jobs, runs):
+                if "files" in record:
+                    _write_returned(record, job.folder)
         wall = time.perf_counter() - began
-        summary = {"experiment": name, "workers": workers, "wall_seconds": round(wall, 3),
+        summary = {"experiment": name, "executor": kind, "workers": workers, "wall_seconds": round(wall, 3),
                    "train_seconds": round(sum(r["seconds"] for r in runs), 3), "runs": runs}
         write_json(out / "experiment.json", summary)
         run.log_metrics({"wall_seconds": wall, "runs": len(runs), "workers": workers}, 0)

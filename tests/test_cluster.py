@@ -1,0 +1,315 @@
+"""The findings' runs on Dask (ganpipe/cluster.py, pipeline/experiment.py), on this machine with real
+processes: the embedded LocalCluster, a `dask scheduler` with two `dask worker --nthreads 1` on
+127.0.0.1, a worker killed mid-run, a run past the retry limit, Ctrl-C, and the errors a user meets.
+Every run's files are compared byte for byte (train.json without its clock and run id)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from conftest import ROOT, deep_update, run_cli, tiny_params
+from ganpipe import cluster
+from ganpipe.params import load_params
+
+# three runs (two seeds, one map cell), long enough to be killed mid-run between checkpoints
+LOOP = {"steps": 300, "batch_size": 16, "log_every": 25, "grid_every": 100, "checkpoint_every": 20, "snapshot_size": 64}
+EXPERIMENT = {"model": "gan", "generator": "fc", **LOOP, "map": {"output": ["tanh", "sigmoid"]}}
+CLOCK = ("seconds", "seconds_per_step", "mlflow_run_id", "resumed_from", "steps_run")
+UNSET = (cluster.EXECUTOR_ENV, cluster.SCHEDULER_FILE_ENV, "DASK_SCHEDULER_ADDRESS")
+
+
+def write_params(folder: Path) -> Path:
+    raw = deep_update(tiny_params(folder), {"evaluate": {"n_samples": 64}, "findings": {"seeds": [0, 1], "map_seeds": [0]}})
+    raw["findings"]["experiments"] = {"e": EXPERIMENT}
+    (folder / "params.yaml").write_text(yaml.safe_dump(raw))
+    return folder / "params.yaml"
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    """Every file of every run, train.json without what differs between two identical runs."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        rel = str(path.relative_to(out))
+        if not path.is_file() or rel == "experiment.json":
+            continue
+        data = path.read_bytes()
+        if path.name == "train.json":
+            data = json.dumps({k: v for k, v in json.loads(data).items() if k not in CLOCK}, sort_keys=True).encode()
+        files[rel] = data
+    return files
+
+
+def same_runs(a: Path, b: Path) -> None:
+    fa, fb = outputs(a), outputs(b)
+    assert sorted(fa) == sorted(fb)
+    assert len([f for f in fa if f.endswith("generator.pt")]) == 3
+    for rel in fa:
+        assert fa[rel] == fb[rel], rel
+
+
+def start_cluster(folder: Path, n_workers: int, env: dict | None = None) -> tuple[Path, list[subprocess.Popen]]:
+    """A real `dask scheduler` and `n_workers` one-thread `dask worker`s on 127.0.0.1, as the README
+    starts them; the workers run in another folder than the stage, as on another machine."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sched_file = folder / "scheduler.json"
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    for name in UNSET:
+        full_env.pop(name, None)
+    dask = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    logs = open(folder / "cluster.log", "w")
+    procs = [subprocess.Popen([*dask, "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(sched_file)], env=full_env, cwd=folder, stdout=logs, stderr=logs)]
+    for _ in range(n_workers):
+        procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+                                       str(sched_file), "--nthreads", "1", "--preload", "ganpipe.cluster",
+                                       "--no-dashboard", "--memory-limit", "0", "--host", "127.0.0.1"],
+                                      env=full_env, cwd=folder, stdout=logs, stderr=logs))
+    from distributed import Client
+
+    deadline = time.time() + 120
+    while not sched_file.exists() and time.time() < deadline:
+        time.sleep(0.2)
+    with Client(scheduler_file=str(sched_file), timeout="60s") as client:
+        client.wait_for_workers(n_workers, timeout=120)
+    return sched_file, procs
+
+
+def stop_cluster(procs: list[subprocess.Popen]) -> None:
+    for proc in reversed(procs):
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A tiny experiment's params and data, and its runs under the embedded default (the reference)."""
+    from ganpipe.pipeline.experiment import run_experiment
+    from ganpipe.pipeline.prepare import prepare_data
+
+    folder = tmp_path_factory.mktemp("project")
+    params = write_params(folder)
+    prepare_data(load_params(params), folder / "prepare")
+    with pytest.MonkeyPatch.context() as mp:
+        for name in UNSET:
+            mp.delenv(name, raising=False)
+        summary = run_experiment("e", load_params(params), folder / "default", folder / "prepare" / "mnist.npz")
+    return folder, params, summary
+
+
+@pytest.fixture(scope="module")
+def scheduler(tmp_path_factory):
+    sched_file, procs = start_cluster(tmp_path_factory.mktemp("cluster"), 2)
+    yield sched_file
+    stop_cluster(procs)
+
+
+class Watched(cluster.Progress):
+    """The stage's progress, with every event it received kept."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, live=False, **kwargs)
+        self.events = []
+
+    def on_event(self, event):
+        self.events.append(event[1])
+        super().on_event(event)
+
+
+@pytest.mark.slow
+def test_the_embedded_default_runs_each_run_on_a_one_thread_worker(project):
+    folder, _, summary = project
+    assert summary["executor"] == "local" and summary["workers"] == 3
+    settings = [r["worker"] for r in summary["runs"]]
+    assert all(s["threads"] == 1 and s["kept_freed_memory"] and s["spin_count"] == "1000" for s in settings)
+    assert not list(folder.joinpath("default").rglob(".*"))  # no staging folder, marker or temporary file left
+
+
+@pytest.mark.slow
+def test_a_two_worker_scheduler_gives_the_default_runs_bit_for_bit(project, scheduler, monkeypatch, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from ganpipe.pipeline.experiment import run_experiment
+
+    folder, params, _ = project
+    monkeypatch.setenv(cluster.SCHEDULER_FILE_ENV, str(scheduler))
+    watched = Watched("experiment e", 3)
+    summary = run_experiment("e", load_params(params), tmp_path / "out", folder / "prepare" / "mnist.npz",
+                             progress=watched)
+    same_runs(folder / "default", tmp_path / "out")
+    assert summary["executor"] == "file" and summary["workers"] == 2
+    assert len({r["worker"]["pid"] for r in summary["runs"]}) == 2  # both workers trained
+    # the workers were started with the preload: ganpipe's spin count, one thread each
+    assert all(r["worker"]["spin_count"] == "1000" and r["worker"]["threads"] == 1 for r in summary["runs"])
+    # progress: the steps of runs in flight reached the stage, then every run was counted done
+    assert any(0 < e["step"] < e["total"] for e in watched.events)
+    assert watched.done == 3 and "3/3 runs done" in watched.line()
+    # each run's MLflow run is nested under the stage's run
+    client = MlflowClient(tracking_uri=load_params(params).mlflow.tracking_uri)
+    runs = [client.get_run(r["mlflow_run_id"]) for r in summary["runs"]]
+    parents = {r.data.tags["mlflow.parentRunId"] for r in runs}
+    assert len(parents) == 1 and client.get_run(parents.pop()).info.run_name == "experiment-e"
+    assert sorted(r.info.run_name for r in runs) == ["e base seed 0", "e base seed 1", "e output=sigmoid seed 0"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
+
+
+def kill_a_worker_mid_run(sched_file: Path, checkpoints: Path, killed: list[int]) -> None:
+    """Once a run has written a checkpoint (it is past step 20 of 300), SIGKILL a worker that holds
+    a task: the process dies as on a lost machine, with no chance to clean up."""
+    from distributed import Client
+
+    with Client(scheduler_file=str(sched_file), timeout="30s") as client:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            busy = [w for w, keys in client.processing().items() if keys]
+            if busy and list(checkpoints.rglob("*.pt")):
+                pid = client.run(os.getpid, workers=busy[:1])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_changes_no_number(project, scheduler, monkeypatch, tmp_path):
+    from ganpipe.pipeline.experiment import run_experiment
+
+    folder, params, _ = project
+    monkeypatch.setenv(cluster.SCHEDULER_FILE_ENV, str(scheduler))
+    killed: list[int] = []
+    killer = threading.Thread(target=kill_a_worker_mid_run, args=(scheduler, tmp_path / ".checkpoints", killed))
+    killer.start()
+    summary = run_experiment("e", load_params(params), tmp_path / "out", folder / "prepare" / "mnist.npz")
+    killer.join()
+    assert killed, "no worker was killed"
+    assert killed[0] not in {r["worker"]["pid"] for r in summary["runs"]}  # its run was trained again elsewhere
+    same_runs(folder / "default", tmp_path / "out")
+    assert not list((tmp_path / "out").rglob(".*"))  # no half-written file or staging folder left
+
+
+@pytest.mark.slow
+def test_a_run_past_the_retry_limit_fails_with_one_line_naming_it(project, monkeypatch, tmp_path):
+    from ganpipe.pipeline.experiment import run_experiment
+
+    folder, params, _ = project
+    sched_file, procs = start_cluster(tmp_path / "cluster", 1, {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
+    try:
+        monkeypatch.setenv(cluster.SCHEDULER_FILE_ENV, str(sched_file))
+        killed: list[int] = []
+        killer = threading.Thread(target=kill_a_worker_mid_run, args=(sched_file, tmp_path / ".checkpoints", killed))
+        killer.start()
+        with pytest.raises(cluster.ClusterError) as err:
+            run_experiment("e", load_params(params), tmp_path / "out", folder / "prepare" / "mnist.npz")
+        killer.join()
+    finally:
+        stop_cluster(procs)
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("run e ") and "seed" in message and "allowed-failures" in message
+
+
+@pytest.mark.slow
+def test_a_worker_without_the_shared_folder_returns_its_files_and_the_stage_writes_them(project, tmp_path):
+    """A worker that cannot read the stage's marker (another machine) trains on its own disk; the
+    stage writes what it returns, and the run's folder holds the same bytes."""
+    from ganpipe import conditions
+    from ganpipe.pipeline.experiment import _run_job, _write_returned
+
+    folder, params, _ = project
+    p = load_params(params)
+    job = conditions.jobs("e", p.findings.experiments["e"], [0], [], tmp_path / "out")[0]
+    record = _run_job(job, p, folder / "prepare" / "mnist.npz", "fresh", None, (tmp_path / "elsewhere", "token"))
+    assert "generator.pt" in record["files"] and not job.folder.exists()
+    _write_returned(record, job.folder)
+    ours, reference = outputs(tmp_path / "out" / "base" / "seed_0"), outputs(folder / "default" / "base" / "seed_0")
+    assert ours == reference
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_runs_and_leaves_no_process(project, tmp_path):
+    folder, params, _ = project
+    env = {k: v for k, v in os.environ.items() if k not in UNSET}
+    proc = subprocess.Popen([sys.executable, "-m", "ganpipe", "run-experiment", "e", "--params", str(params),
+                             "--out", str(tmp_path / "out"), "--data", str(folder / "prepare" / "mnist.npz")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own process group, as a terminal's job
+    deadline = time.time() + 180
+    while not list(tmp_path.joinpath(".checkpoints").rglob("*.pt")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    family = [proc.pid, *(p.pid for p in psutil.Process(proc.pid).children(recursive=True))]
+    assert len(family) > 3  # the stage, its forkserver and the workers
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1].startswith("error: interrupted")
+    deadline = time.time() + 30
+    while any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in family) \
+            and time.time() < deadline:
+        time.sleep(0.2)
+    left = [p for p in family if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"still running after Ctrl-C: {left}"
+
+
+def test_a_file_store_with_slurm_fails_fast_naming_the_server_to_start(tmp_path, params_file):
+    params = params_file({"findings": {"experiments": {"e": EXPERIMENT}}})
+    result = run_cli("run-experiment", "e", "--params", str(params), "--out", str(tmp_path / "out"),
+                     env={cluster.EXECUTOR_ENV: "slurm"}, cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "mlflow server" in lines[0] and "MLFLOW_TRACKING_URI=http://" in lines[0], result.stderr
+    assert not (tmp_path / "out" / "base").exists()
+
+
+def test_an_unknown_executor_is_one_line(tmp_path, params_file):
+    params = params_file({"findings": {"experiments": {"e": EXPERIMENT}}})
+    result = run_cli("run-experiment", "e", "--params", str(params), env={cluster.EXECUTOR_ENV: "kubernetes"},
+                     cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: GANPIPE_EXECUTOR='kubernetes' is not allowed: use one of dask, slurm, pool"]
+
+
+def test_a_missing_scheduler_file_is_one_line(tmp_path, params_file):
+    params = params_file({"findings": {"experiments": {"e": EXPERIMENT}}})
+    result = run_cli("run-experiment", "e", "--params", str(params),
+                     env={cluster.SCHEDULER_FILE_ENV: str(tmp_path / "none.json")}, cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "none.json: no such file" in lines[0] and "dask scheduler --scheduler-file" in lines[0]
+
+
+@pytest.mark.slow
+def test_dvc_repro_of_an_experiment_stage_then_moving_to_a_scheduler_reruns_nothing(scheduler, tmp_path):
+    """The real stage under `dvc repro` (embedded default), `dvc status` clean; pointing the stage
+    at a scheduler is not a DVC input: status stays clean and a repro runs nothing."""
+    from conftest import dvc, tiny_project
+
+    tiny = {"mlflow": {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}, "evaluate": {"n_samples": 64},
+            "findings": {"seeds": [0], "map_seeds": [0],
+                         "experiments": {"e": {**EXPERIMENT, "steps": 20, "map": {}}}}}
+    repo = tiny_project(tmp_path / "repo", tiny)
+    result = dvc("repro", "experiment@e", cwd=repo)
+    assert result.returncode == 0, result.stderr
+    assert (repo / "stages/experiments/e/base/seed_0/generator.pt").is_file()
+    assert not list((repo / "stages/experiments/e").rglob(".*"))
+    assert "up to date" in dvc("status", "experiment@e", cwd=repo).stdout
+    os.environ[cluster.SCHEDULER_FILE_ENV] = str(scheduler)
+    try:
+        assert "up to date" in dvc("status", "experiment@e", cwd=repo).stdout
+        again = dvc("repro", "experiment@e", cwd=repo)
+    finally:
+        del os.environ[cluster.SCHEDULER_FILE_ENV]
+    assert again.returncode == 0 and "didn't change, skipping" in again.stdout and "Running stage" not in again.stdout
