@@ -118,3 +118,78 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
 def dvc(*args: str, cwd: Path, timeout: float = 1200) -> subprocess.CompletedProcess:
     """Run the real `dvc` CLI in `cwd`; return the CompletedProcess."""
     return subprocess.run(["dvc", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+# --- the tiny end-to-end repro, shared ------------------------------------------------------------
+
+LOOP = {"steps": 6, "batch_size": 16, "log_every": 2, "grid_every": 3, "checkpoint_every": 3}
+# the experiments: enough snapshots for the trained rule's thirds and the last third's stability
+RUN = {**LOOP, "steps": 12, "grid_every": 2}
+E2E_PARAMS = {
+    "classifier": {"epochs": 1},
+    "ae": LOOP, "vae": LOOP, "gan": {**LOOP, "grid_every": 1}, "wgan": {**LOOP, "n_critic": 2, "grid_every": 1},
+    "evaluate": {"n_samples": 100},
+    "findings": {
+        "experiments": {
+            name: {**RUN, **cfg, "snapshot_size": 64}
+            for name, cfg in {
+                "f1_strong_d": {"model": "gan", "d_steps": 3, "lr_d": 1.0e-3, "map": {"output": ["tanh", "sigmoid"]}},
+                "f3_clip_001": {"model": "wgan", "generator": "fc", "clip": 0.01, "n_critic": 2},
+                "f3_clip_1": {"model": "wgan", "generator": "fc", "clip": 1.0, "n_critic": 2},
+                "f4_fc": {"model": "gan", "generator": "fc"},
+                "f4_conv3": {"model": "gan", "generator": "conv3"},
+                "f4_conv5": {"model": "gan", "generator": "conv5"},
+                "f5_upsample": {"model": "gan", "generator": "upsample"},
+                "trained_gan_tenth": {"model": "gan", "steps": 6, "grid_every": 1},
+                "trained_wgan_tenth": {"model": "wgan", "n_critic": 2, "steps": 6, "grid_every": 1},
+            }.items()
+        },
+        "seeds": [0, 1],
+        "map_seeds": [0],
+        "toy": {"thetas": 5, "steps": 20, "d_star_steps": 50},
+        "fid_snapshot_n": 64,
+    },
+}
+
+
+class E2E:
+    """The project on E2E_PARAMS after one `dvc repro` of every stage, its results committed.
+
+    `repo` is the live copy, which test_findings_report extends with `dvc exp run`s; `pristine`
+    is a snapshot taken right after the repro, for tests that only read (the UI) or that need a
+    repro'd baseline of their own (`fork`)."""
+
+    def __init__(self, root: Path):
+        self.repo = tiny_project(root / "repo", E2E_PARAMS)
+        result = dvc("repro", cwd=self.repo)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        subprocess.run([*GIT, "add", "-A"], cwd=self.repo, check=True)
+        subprocess.run([*GIT, "commit", "-qm", "results"], cwd=self.repo, check=True)
+        self.pristine = root / "pristine"
+        shutil.copytree(self.repo, self.pristine, symlinks=True)
+
+    def fork(self, dst: Path) -> Path:
+        """The repro'd project with a fresh MLflow store (the snapshot's runs name the live repo's
+        artifact folder, by absolute path): DVC's outputs, cache and git history as they were."""
+        shutil.copytree(self.pristine, dst, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db*", "mlartifacts"))
+        return dst
+
+
+@pytest.fixture(scope="session")
+def e2e(tmp_path_factory) -> E2E:
+    """One tiny end-to-end `dvc repro` per test session (the suite's longest setup), shared by every
+    test that reads it; `pytest_collection_modifyitems` sends those tests to one xdist worker."""
+    if shutil.which("dvc") is None:
+        pytest.skip("dvc is not installed")
+    return E2E(tmp_path_factory.mktemp("e2e"))
+
+
+def pytest_collection_modifyitems(config, items):
+    """xdist's loadgroup: the tests of one module run on one worker (so a module's fixtures are
+    built once, as with loadscope), except that every test using the shared e2e repro runs on the
+    same worker, wherever its module is."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        group = "e2e" if "e2e" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))

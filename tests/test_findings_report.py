@@ -1,61 +1,40 @@
-"""End to end on a tiny config: a real `dvc repro` of every stage in a fresh copy of the project,
-then the findings' verdicts, the report and its images, and `dvc repro` again doing nothing."""
+"""End to end on a tiny config: a real `dvc repro` of every stage in a fresh copy of the project
+(conftest.E2E, shared with the UI and queue tests), then the findings' verdicts, the report and its
+images, `dvc repro` again doing nothing, and `dvc exp run`s of one knob as a user makes them."""
 
 import csv
 import io
 import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import GIT, dvc, tiny_project
+from conftest import dvc
 from ganpipe.claims import CLAIMS, SEEDED
 from ganpipe.verdicts import state
 
 pytestmark = pytest.mark.slow
 
-LOOP = {"steps": 6, "batch_size": 16, "log_every": 2, "grid_every": 3, "checkpoint_every": 3}
-# the experiments: enough snapshots for the trained rule's thirds and the last third's stability
-RUN = {**LOOP, "steps": 12, "grid_every": 2}
-TINY = {
-    "classifier": {"epochs": 1},
-    "ae": LOOP, "vae": LOOP, "gan": {**LOOP, "grid_every": 1}, "wgan": {**LOOP, "n_critic": 2, "grid_every": 1},
-    "evaluate": {"n_samples": 100},
-    "findings": {
-        "experiments": {
-            name: {**RUN, **cfg, "snapshot_size": 64}
-            for name, cfg in {
-                "f1_strong_d": {"model": "gan", "d_steps": 3, "lr_d": 1.0e-3, "map": {"output": ["tanh", "sigmoid"]}},
-                "f3_clip_001": {"model": "wgan", "generator": "fc", "clip": 0.01, "n_critic": 2},
-                "f3_clip_1": {"model": "wgan", "generator": "fc", "clip": 1.0, "n_critic": 2},
-                "f4_fc": {"model": "gan", "generator": "fc"},
-                "f4_conv3": {"model": "gan", "generator": "conv3"},
-                "f4_conv5": {"model": "gan", "generator": "conv5"},
-                "f5_upsample": {"model": "gan", "generator": "upsample"},
-                "trained_gan_tenth": {"model": "gan", "steps": 6, "grid_every": 1},
-                "trained_wgan_tenth": {"model": "wgan", "n_critic": 2, "steps": 6, "grid_every": 1},
-            }.items()
-        },
-        "seeds": [0, 1],
-        "map_seeds": [0],
-        "toy": {"thetas": 5, "steps": 20, "d_star_steps": 50},
-        "fid_snapshot_n": 64,
-    },
-}
+
+@pytest.fixture(scope="module")
+def repo(e2e):
+    """The shared tiny end-to-end repro (conftest.E2E), which these tests extend with `dvc exp run`."""
+    return e2e.repo
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    if shutil.which("dvc") is None:
-        pytest.skip("dvc is not installed")
-    repo = tiny_project(tmp_path_factory.mktemp("e2e") / "repo", TINY)
-    result = dvc("repro", cwd=repo)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return repo
+def clip_experiments(repo):
+    """As a user works on committed results: two `dvc exp run -S wgan.clip=...`, once for the tests
+    below. Clips below the critic's initial weights bind at once, so even 6 steps change the samples."""
+    clips = {"clip0001": "0.001", "clip0002": "0.002"}
+    ran = {}
+    for name, clip in clips.items():
+        r = dvc("exp", "run", "-n", name, "-S", f"wgan.clip={clip}", cwd=repo)
+        assert r.returncode == 0, r.stderr[-2000:]
+        ran[name] = set(re.findall(r"Running stage '([^']+)'", r.stdout))
+    return clips, ran
 
 
 def test_every_claim_is_judged(repo):
@@ -124,13 +103,12 @@ def test_second_repro_does_nothing(repo):
     assert "Running stage" not in again.stdout
 
 
-def test_changed_clip_reruns_the_wgan_branch_and_no_experiment(repo):
-    changed = dvc("exp", "run", "-S", "wgan.clip=0.1", cwd=repo)
-    assert changed.returncode == 0, changed.stderr[-2000:]
-    ran = set(re.findall(r"Running stage '([^']+)'", changed.stdout))
+def test_changed_clip_reruns_the_wgan_branch_and_no_experiment(repo, clip_experiments):
+    clips, ran = clip_experiments
     # the main WGAN is one of the trained rule's long runs, so findings re-runs too; no experiment does
-    assert ran == {"train@wgan", "evaluate", "findings", "report"}, ran
-    assert "clip = 0.1" in (repo / "reports" / "report.md").read_text()
+    for name in clips:
+        assert ran[name] == {"train@wgan", "evaluate", "findings", "report"}, ran
+    assert f"clip = {clips['clip0002']}" in (repo / "reports" / "report.md").read_text()
     shown = dvc("exp", "show", "--csv", cwd=repo)
     assert shown.returncode == 0 and "wgan.clip" in shown.stdout
 
@@ -148,7 +126,7 @@ def test_final_values_average_the_last_50_steps_whatever_log_every_is():
     assert every25.final("d_loss") == pytest.approx(np.mean([57.5, 60]))  # steps 575, 600
 
 
-def test_each_pipeline_run_is_one_mlflow_parent_and_exp_show_fits_a_screen(repo):
+def test_each_pipeline_run_is_one_mlflow_parent_and_exp_show_fits_a_screen(repo, clip_experiments):
     """As a user works: the results committed, then two `dvc exp run -S wgan.clip=...`. Each
     pipeline execution is one MLflow parent run; an experiment's parent is named after it, holds
     the param it changed, nests the stages that ran and links those DVC skipped; the WGAN's
@@ -156,14 +134,7 @@ def test_each_pipeline_run_is_one_mlflow_parent_and_exp_show_fits_a_screen(repo)
     `dvc exp show --only-changed` fits a screen, FID first, then the knob."""
     from mlflow.tracking import MlflowClient
 
-    subprocess.run([*GIT, "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*GIT, "commit", "-qm", "results"], cwd=repo, check=True)
-    # clips below the critic's initial weights: they bind at once, so even 6 steps change the samples
-    clips = {"clip0001": "0.001", "clip0002": "0.002"}
-    for name, clip in clips.items():
-        r = dvc("exp", "run", "-n", name, "-S", f"wgan.clip={clip}", cwd=repo)
-        assert r.returncode == 0, r.stderr[-2000:]
-
+    clips, _ = clip_experiments
     shown = dvc("exp", "show", "--only-changed", "--csv", cwd=repo)
     assert shown.returncode == 0, shown.stderr
     header = next(csv.reader(io.StringIO(shown.stdout)))
@@ -178,7 +149,7 @@ def test_each_pipeline_run_is_one_mlflow_parent_and_exp_show_fits_a_screen(repo)
     parents = {r.info.run_name: r for r in runs if "ganpipe.execution" in r.data.tags}
     children = {pid: [r for r in runs if r.data.tags.get("mlflow.parentRunId") == pid] for pid in
                 (p.info.run_id for p in parents.values())}
-    assert clips.keys() <= parents.keys() and len(parents) >= 3  # the repro, the earlier -S run, these two
+    assert clips.keys() <= parents.keys() and len(parents) >= 3  # the repro and the two experiments
     repro = next(p for name, p in parents.items() if name.startswith("dvc repro"))
     assert len(children[repro.info.run_id]) == len(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
     # the parent's collapsed row says what happened: each model's headline numbers, the verdicts by state

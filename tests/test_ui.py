@@ -1,36 +1,25 @@
-"""The MLflow UI in a real browser: `ganpipe ui` on the store of a tiny `dvc repro`, opened by
+"""The MLflow UI in a real browser: `ganpipe ui` on the store of the shared tiny `dvc repro`, opened by
 headless Chromium (Debian's chromium and chromium-driver, through Selenium). Once the app has
 rendered, the runs table must show the pipeline's training runs with an FID column and a knob."""
 
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 import browser
-from conftest import GIT, dvc, tiny_project, wait_healthy
+from conftest import wait_healthy
 from test_tracking import free_port
 
 pytestmark = pytest.mark.slow
 
-LOOP = {"steps": 6, "batch_size": 16, "log_every": 2, "grid_every": 3, "checkpoint_every": 3}
-
-
 @pytest.fixture(scope="module")
-def ui(tmp_path_factory):
-    """A tiny project after `dvc repro evaluate`, and `ganpipe ui` serving its store on loopback."""
+def ui(e2e):
+    """`ganpipe ui` serving the store of the shared tiny end-to-end repro (its snapshot), on loopback."""
     if browser.missing():
         pytest.skip(browser.missing())
-    if shutil.which("dvc") is None:
-        pytest.skip("dvc is not installed")
-    tiny = {"classifier": {"epochs": 1}, "ae": LOOP, "vae": LOOP, "gan": LOOP, "wgan": {**LOOP, "n_critic": 2},
-            "evaluate": {"n_samples": 100}}
-    repo = tiny_project(tmp_path_factory.mktemp("ui") / "repo", tiny)
-    done = dvc("repro", "evaluate", cwd=repo)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    subprocess.run([*GIT, "add", "-A"], cwd=repo, check=True)
+    repo = e2e.pristine
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "ganpipe", "ui", "--port", str(port)], cwd=repo,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
