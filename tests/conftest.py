@@ -155,9 +155,9 @@ E2E_PARAMS = {
 class E2E:
     """The project on E2E_PARAMS after one `dvc repro` of every stage, its results committed.
 
-    `repo` is the live copy, which test_findings_report extends with `dvc exp run`s; `pristine`
-    is a snapshot taken right after the repro, for tests that only read (the UI) or that need a
-    repro'd baseline of their own (`fork`)."""
+    `repo` is the live copy, which test_findings_report and the queue tests extend with `dvc exp
+    run`s; `pristine`, a snapshot taken right after the repro, is for tests that only read it (the
+    UI, whose runs table shows the repro's runs alone)."""
 
     def __init__(self, root: Path):
         self.repo = tiny_project(root / "repo", E2E_PARAMS)
@@ -167,12 +167,6 @@ class E2E:
         subprocess.run([*GIT, "commit", "-qm", "results"], cwd=self.repo, check=True)
         self.pristine = root / "pristine"
         shutil.copytree(self.repo, self.pristine, symlinks=True)
-
-    def fork(self, dst: Path) -> Path:
-        """The repro'd project with a fresh MLflow store (the snapshot's runs name the live repo's
-        artifact folder, by absolute path): DVC's outputs, cache and git history as they were."""
-        shutil.copytree(self.pristine, dst, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db*", "mlartifacts"))
-        return dst
 
 
 @pytest.fixture(scope="session")

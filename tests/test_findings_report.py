@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -153,8 +154,10 @@ def test_each_pipeline_run_is_one_mlflow_parent_and_exp_show_fits_a_screen(repo,
     repro = next(p for name, p in parents.items() if name.startswith("dvc repro"))
     assert len(children[repro.info.run_id]) == len(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
     # the parent's collapsed row says what happened: each model's headline numbers, the verdicts by state
-    summary = json.loads((repo / "stages" / "evaluate" / "summary.json").read_text())
-    verdicts = json.loads((repo / "stages" / "findings" / "verdicts.json").read_text())
+    committed = {name: json.loads(subprocess.run(["git", "show", f"HEAD:stages/{name}"], cwd=repo, check=True,
+                                                 capture_output=True, text=True).stdout)
+                 for name in ("evaluate/summary.json", "findings/verdicts.json")}  # the repro's, before the exps
+    summary, verdicts = committed["evaluate/summary.json"], committed["findings/verdicts.json"]
     assert {f"{m}.{k}": v for m in ("ae", "vae", "gan", "wgan") for k, v in summary[m].items()}.items() \
         <= repro.data.metrics.items()
     counts = {k.removeprefix("verdicts."): v for k, v in repro.data.metrics.items() if k.startswith("verdicts.")}

@@ -52,8 +52,11 @@ def test_the_ui_opens_on_the_training_runs_with_an_fid_column(ui, tmp_path):
             name = re.search(r"^#[0-9a-f]{6}\n(.+)$", row.text, re.M)
             if name:
                 row_of[name.group(1)] = row.get_attribute("aria-rowindex")
-        fid_of = {cell.find_element("xpath", "..").get_attribute("aria-rowindex"): cell.text
-                  for cell in driver.find_elements("css selector", "[role='gridcell'][col-id='metrics.`fid`']")}
+        def column(key: str) -> dict[str, str]:
+            return {cell.find_element("xpath", "..").get_attribute("aria-rowindex"): cell.text
+                    for cell in driver.find_elements("css selector", f"[role='gridcell'][col-id='metrics.`{key}`']")}
+
+        fid_of, wgan_fid_of = column("fid"), column("wgan.fid")
     finally:
         driver.quit()
     assert "Training runs" in first and "No data" not in first
@@ -63,3 +66,5 @@ def test_the_ui_opens_on_the_training_runs_with_an_fid_column(ui, tmp_path):
     assert {"fid", "precision", "wgan.clip"} <= headers, headers
     for stage in ("train-wgan", "train-gan"):
         assert float(fid_of[row_of[stage]]) > 0, stage  # evaluate's FID, on the training run
+    parent = next(name for name in row_of if name.startswith("dvc repro"))
+    assert float(wgan_fid_of[row_of[parent]]) > 0  # the collapsed row's headline
