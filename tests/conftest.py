@@ -181,11 +181,9 @@ def e2e(tmp_path_factory) -> E2E:
 def pytest_collection_modifyitems(config, items):
     """xdist's loadgroup: the tests of one module run on one worker (so a module's fixtures are
     built once, as with loadscope), except that every test using the shared e2e repro runs on the
-    same worker, wherever its module is. That group is the suite's longest, so it goes first: xdist
-    hands out groups in collection order, and started last it would leave one worker idle at the end."""
+    same worker, wherever its module is."""
     for item in items:
         if item.get_closest_marker("xdist_group"):
             continue
         group = "e2e" if "e2e" in item.fixturenames else item.module.__name__
         item.add_marker(pytest.mark.xdist_group(group))
-    items.sort(key=lambda item: "e2e" not in item.fixturenames)  # stable: each module keeps its order
