@@ -120,7 +120,7 @@ def test_a_logged_generator_loads_back_as_a_module_without_ganpipe(tmp_path):
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
-    run_id = client.create_run(client.create_experiment("t")).info.run_id
+    run_id = client.create_run(client.create_experiment("t", (tmp_path / "artifacts").as_uri())).info.run_id
     torch.manual_seed(0)
     net, codes = make_generator("conv5", 196), torch.randn(4, 196)
     run = StageRun(client, run_id, uri=uri)
