@@ -178,12 +178,15 @@ def e2e(tmp_path_factory) -> E2E:
     return E2E(tmp_path_factory.mktemp("e2e"))
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     """xdist's loadgroup: the tests of one module run on one worker (so a module's fixtures are
     built once, as with loadscope), except that every test using the shared e2e repro runs on the
-    same worker, wherever its module is."""
+    same worker, wherever its module is. Before xdist's own hook, which reads these marks into
+    the test ids; the e2e group first, so the suite's longest chain starts at once."""
     for item in items:
         if item.get_closest_marker("xdist_group"):
             continue
         group = "e2e" if "e2e" in item.fixturenames else item.module.__name__
         item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: "e2e" not in item.fixturenames)
