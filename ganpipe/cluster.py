@@ -1,19 +1,22 @@
-"""Dask for the findings' runs: where they run, how each worker is set up, and the progress a
-person watches while they train.
+"""Dask for the findings' runs: a scheduler that reaches other machines, or SLURM, and how each
+worker is set up. One machine uses the stage's own pool (ganpipe.pool), measured faster there.
 
-Where, by configuration outside params.yaml (moving to a cluster changes no DVC-tracked input, so
-it re-runs nothing):
+Where the runs go, by configuration outside params.yaml (moving to a cluster changes no
+DVC-tracked input, so it re-runs nothing):
 
-    nothing set                          a LocalCluster of one-thread workers inside the stage
+    nothing set                          the stage's own pool (ganpipe.pool)
     DASK_SCHEDULER_ADDRESS=tcp://h:8786  a running `dask scheduler` (dask's own config key
                                          `scheduler-address`, so ~/.config/dask works too)
     GANPIPE_DASK_SCHEDULER_FILE=path     a running scheduler, by its --scheduler-file
     GANPIPE_EXECUTOR=slurm               dask_jobqueue.SLURMCluster from dask's `jobqueue.slurm` config
-    GANPIPE_EXECUTOR=pool                the stage's own process pool (no Dask), for comparison
+    GANPIPE_EXECUTOR=dask                a Dask LocalCluster of one-thread workers inside the stage
+                                         (unless a scheduler is set as above)
+    GANPIPE_EXECUTOR=pool                the stage's own pool, even where a scheduler is configured
 
 A run's numbers depend on its seed alone, whatever worker runs it: each task sets its own seed
 (the training code seeds every RNG at the start of a run), one torch thread, its own MLflow run
-and ganpipe's allocator settings, because Dask reuses a worker process for task after task.
+and ganpipe's allocator settings (`runtime.prepare_run_process`), because Dask reuses a worker
+process for task after task.
 
 `dask worker --preload ganpipe.cluster` sets the worker up before torch loads (see `dask_setup`).
 """
@@ -22,23 +25,19 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import tempfile
-import threading
-import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 from ganpipe.files import InputError
-from ganpipe.runtime import keep_freed_memory, share_cores_fairly
+from ganpipe.progress import Progress, Run, Throttle
+from ganpipe.runtime import prepare_run_process, share_cores_fairly
 
 EXECUTOR_ENV = "GANPIPE_EXECUTOR"
 SCHEDULER_FILE_ENV = "GANPIPE_DASK_SCHEDULER_FILE"
-EXECUTORS = ("dask", "slurm", "pool")
-REPORT_EVERY = 1.0  # seconds between a task's progress events (one small message to the scheduler)
+EXECUTORS = ("pool", "dask", "slurm")
 
 
 class ClusterError(InputError):
@@ -53,10 +52,11 @@ def executor_kind(environ=os.environ) -> str:
     """'pool', 'local', 'address', 'file' or 'slurm', from the environment and dask's config."""
     import dask.config
 
-    kind = environ.get(EXECUTOR_ENV, "dask")
-    if kind not in EXECUTORS:
-        raise ClusterError(f"{EXECUTOR_ENV}={kind!r} is not allowed: use one of {', '.join(EXECUTORS)}")
-    if kind != "dask":
+    kind = environ.get(EXECUTOR_ENV)
+    if kind is not None and kind not in EXECUTORS:
+        raise ClusterError(f"{EXECUTOR_ENV}={kind!r} is not allowed: use one of {', '.join(EXECUTORS)}, "
+                           f"or leave it unset")
+    if kind in ("pool", "slurm"):
         return kind
     if environ.get(SCHEDULER_FILE_ENV):
         path = environ[SCHEDULER_FILE_ENV]
@@ -66,7 +66,7 @@ def executor_kind(environ=os.environ) -> str:
         return "file"
     if dask.config.get("scheduler-address", None):
         return "address"
-    return "local"
+    return "local" if kind == "dask" else "pool"
 
 
 def local_hosts() -> set[str]:
@@ -100,14 +100,13 @@ def check_store_reaches(uri: str, elsewhere: list[str], kind: str) -> None:
 
 
 def _forkserver_with_torch() -> None:
-    """Local workers fork from a server that imported torch and the training code once (each import
-    costs seconds, and several processes importing at once on two cores cost more). The server
-    starts from this process's environment, after `share_cores_fairly`, so libgomp reads ganpipe's
-    spin count when torch loads there."""
+    """Local workers fork from a server that imported torch and the training code once, as the
+    pool's do (ganpipe.pool). The server starts from this process's environment, after
+    `share_cores_fairly`, so libgomp reads ganpipe's spin count when torch loads there."""
     import dask.config
     from distributed.utils import get_mp_context
 
-    from ganpipe.pipeline.experiment import PRELOAD
+    from ganpipe.pool import PRELOAD
 
     share_cores_fairly()
     dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
@@ -190,34 +189,6 @@ def dask_setup(worker=None) -> None:
     share_cores_fairly()
 
 
-@dataclass(frozen=True)
-class WorkerSettings:
-    """What a task found in its worker process, returned with its run (the tests check them)."""
-
-    threads: int
-    kept_freed_memory: bool
-    spin_count: str | None
-    host: str
-    pid: int
-
-
-def prepare_task() -> WorkerSettings:
-    """Set up a (possibly reused) worker process for one run.
-
-    One torch thread: the thread count changes the float sums, so a run's numbers would depend on
-    the worker. Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536 (so idle workers hand
-    memory back); glibc reads that once, at start, and ganpipe's mallopt below (training sets it
-    again) replaces it for the process, so a training loop's freed buffers stay in the heap as they
-    do in the stage's own process. Neither changes a number, only page faults. The spin count is
-    read by libgomp at torch import: a worker started without `dask_setup` keeps libgomp's default
-    (slower beside other work, same numbers), recorded here."""
-    import torch
-
-    torch.set_num_threads(1)
-    return WorkerSettings(torch.get_num_threads(), keep_freed_memory(), os.environ.get("GOMP_SPINCOUNT"),
-                          socket.gethostname(), os.getpid())
-
-
 class Reporter:
     """A run's `should_stop`: reports its step to the stage about once a second (a Dask event), and
     stops it (a checkpoint is kept) when the stage sets its stop event (Ctrl-C on the stage)."""
@@ -228,23 +199,19 @@ class Reporter:
         self.worker = get_worker()
         self.topic, self.label, self.total = topic, label, total
         self.stop = Event(stop_event) if stop_event else None
-        self.last = 0.0
+        self.throttle = Throttle(total)
 
     def __call__(self, step: int) -> bool:
-        now = time.monotonic()
-        if now - self.last < REPORT_EVERY and step < self.total:
+        if not self.throttle.due(step):
             return False
-        self.last = now
         self.worker.log_event(self.topic, {"run": self.label, "step": step, "total": self.total})
         return self.stop is not None and self.stop.is_set()
 
 
 def run_task(fn: Callable, label: str, total: int, topic: str, stop_event: str | None, *args):
     """The function Dask runs for one run: set the worker up, then `fn(*args, should_stop=...)`."""
-    settings = prepare_task()
-    result = fn(*args, should_stop=Reporter(topic, label, total, stop_event))
-    return {**result, "worker": {"host": settings.host, "pid": settings.pid, "threads": settings.threads,
-                                 "kept_freed_memory": settings.kept_freed_memory, "spin_count": settings.spin_count}}
+    settings = prepare_run_process()
+    return {**fn(*args, should_stop=Reporter(topic, label, total, stop_event)), "worker": settings}
 
 
 # --- outputs on a worker that shares no filesystem with the stage ------------------------------
@@ -277,74 +244,7 @@ def worker_scratch(*parts: str) -> Path:
     return path
 
 
-# --- progress ----------------------------------------------------------------------------------
-
-
-class Progress:
-    """Runs done / total and the step of each run in flight: a live bar on a terminal, else a line
-    every `every` seconds (a log file)."""
-
-    def __init__(self, title: str, total: int, live: bool | None = None, every: float = 10.0):
-        self.title, self.total, self.done = title, total, 0
-        self.steps: dict[str, tuple[int, int]] = {}
-        self.lock = threading.Lock()
-        self.live = sys.stderr.isatty() if live is None else live
-        self.every, self.printed = every, time.monotonic()
-        if self.live:
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, TextColumn, TimeElapsedColumn
-
-            self.bars = Bars(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                             console=Console(stderr=True), transient=True, refresh_per_second=2)
-            self.overall = self.bars.add_task(f"{title}: runs", total=total)
-            self.tasks: dict[str, int] = {}
-            self.bars.start()
-
-    def on_event(self, event) -> None:
-        """Dask's topic handler: (time, {"run", "step", "total"})."""
-        msg = event[1]
-        with self.lock:
-            self.steps[msg["run"]] = (msg["step"], msg["total"])
-            if self.live:
-                if msg["run"] not in self.tasks:
-                    self.tasks[msg["run"]] = self.bars.add_task(f"  {msg['run']}", total=msg["total"])
-                self.bars.update(self.tasks[msg["run"]], completed=msg["step"])
-
-    def finished(self, label: str) -> None:
-        with self.lock:
-            self.done += 1
-            self.steps.pop(label, None)
-            if self.live:
-                self.bars.update(self.overall, completed=self.done)
-                if label in self.tasks:
-                    self.bars.remove_task(self.tasks.pop(label))
-
-    def tick(self) -> None:
-        """Called every couple of seconds: print the plain line when it is due."""
-        if self.live or time.monotonic() - self.printed < self.every:
-            return
-        self.printed = time.monotonic()
-        print(self.line(), file=sys.stderr, flush=True)
-
-    def line(self) -> str:
-        with self.lock:
-            flight = ", ".join(f"{run} {s}/{t}" for run, (s, t) in sorted(self.steps.items()))
-        return f"{self.title}: {self.done}/{self.total} runs done" + (f"; in flight: {flight}" if flight else "")
-
-    def close(self) -> None:
-        if self.live:
-            self.bars.stop()
-
-
 # --- running them ------------------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    label: str  # "f4_fc base seed 0": names the run in progress and errors
-    total: int  # its steps
-    fn: Callable  # fn(*args, should_stop=...) -> dict
-    args: tuple
 
 
 def run_all(client, kind: str, runs: list[Run], title: str, progress: Progress | None = None) -> list[dict]:
@@ -361,7 +261,11 @@ def run_all(client, kind: str, runs: list[Run], title: str, progress: Progress |
     # LocalCluster's workers end with it
     stop = Event(stop_name, client=client) if kind != "local" else None
     progress = progress or Progress(title, len(runs))
-    client.subscribe_topic(topic, progress.on_event)
+    
+    def on_event(event) -> None:  # (time, {"run", "step", "total", "worker"}): Dask adds the worker
+        progress.step(event[1]["run"], event[1]["step"], event[1]["total"])
+
+    client.subscribe_topic(topic, on_event)
     futures = {}
     for run in runs:
         key = f"{run.label.replace(' ', '-')}-{token}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import random
+import socket
 from typing import Mapping
 
 # How long an OpenMP thread that has finished its share of a parallel op spins, in iterations of
@@ -65,6 +66,24 @@ def share_cores_fairly() -> dict[str, str]:
     settings = openmp_settings(os.environ)
     os.environ.update(settings)
     return settings
+
+
+def prepare_run_process() -> dict:
+    """Set up a worker process (the stage's pool, or a Dask worker that may be reused task after
+    task) for one run; returns what it found, recorded with the run (the tests check it).
+
+    One torch thread: the thread count changes the float sums, so a run's numbers would depend on
+    the worker. Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536 (so idle workers hand
+    memory back); glibc reads that once, at start, and `keep_freed_memory` (training sets it
+    again) replaces it for the process, so a training loop's freed buffers stay in the heap as they
+    do in a stage's own process. Neither changes a number, only page faults. The spin count is
+    read by libgomp at torch import: a worker started without ganpipe's set-up keeps libgomp's
+    default (slower beside other work, same numbers)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return {"host": socket.gethostname(), "pid": os.getpid(), "threads": torch.get_num_threads(),
+            "kept_freed_memory": keep_freed_memory(), "spin_count": os.environ.get("GOMP_SPINCOUNT")}
 
 
 def seed_everything(seed: int) -> None:

@@ -1,7 +1,8 @@
-"""The findings' runs on Dask (ganpipe/cluster.py, pipeline/experiment.py), on this machine with real
-processes: the embedded LocalCluster, a `dask scheduler` with two `dask worker --nthreads 1` on
-127.0.0.1, a worker killed mid-run, a run past the retry limit, Ctrl-C, and the errors a user meets.
-Every run's files are compared byte for byte (train.json without its clock and run id)."""
+"""Where the findings' runs go (ganpipe/pool.py, ganpipe/cluster.py, pipeline/experiment.py), on this
+machine with real processes: the stage's own pool (the default), Dask's LocalCluster, a `dask
+scheduler` with two `dask worker --nthreads 1` on 127.0.0.1, a worker killed mid-run under each,
+a run past the retry limit, Ctrl-C, and the errors a user meets. Every run's files are compared
+byte for byte with the default's (train.json without its clock and run id)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, deep_update, run_cli, tiny_params
-from ganpipe import cluster
+from ganpipe import cluster, pool
 from ganpipe.params import load_params
+from ganpipe.progress import Progress
 
 # three runs (two seeds, one map cell), long enough to be killed mid-run between checkpoints
 LOOP = {"steps": 300, "batch_size": 16, "log_every": 25, "grid_every": 100, "checkpoint_every": 20, "snapshot_size": 64}
@@ -97,7 +99,8 @@ def stop_cluster(procs: list[subprocess.Popen]) -> None:
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
-    """A tiny experiment's params and data, and its runs under the embedded default (the reference)."""
+    """A tiny experiment's params and data, and its runs under the default (the reference), with
+    the progress the stage received."""
     from ganpipe.pipeline.experiment import run_experiment
     from ganpipe.pipeline.prepare import prepare_data
 
@@ -107,8 +110,10 @@ def project(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         for name in UNSET:
             mp.delenv(name, raising=False)
-        summary = run_experiment("e", load_params(params), folder / "default", folder / "prepare" / "mnist.npz")
-    return folder, params, summary
+        watched = Watched("experiment e", 3)
+        summary = run_experiment("e", load_params(params), folder / "default", folder / "prepare" / "mnist.npz",
+                                 progress=watched)
+    return folder, params, summary, watched
 
 
 @pytest.fixture(scope="module")
@@ -118,25 +123,111 @@ def scheduler(tmp_path_factory):
     stop_cluster(procs)
 
 
-class Watched(cluster.Progress):
-    """The stage's progress, with every event it received kept."""
+class Watched(Progress):
+    """The stage's progress, with every report it received kept; `on_step(run, step)` is called
+    from the stage as each report arrives (a test kills a worker from there)."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, on_step=None, **kwargs):
         super().__init__(*args, live=False, **kwargs)
-        self.events = []
+        self.events, self.on_step = [], on_step
 
-    def on_event(self, event):
-        self.events.append(event[1])
-        super().on_event(event)
+    def step(self, run, step, total):
+        self.events.append({"run": run, "step": step, "total": total})
+        super().step(run, step, total)
+        if self.on_step:
+            self.on_step(run, step)
+
+
+def saw_progress(watched: Watched) -> None:
+    """The steps of runs in flight reached the stage, then every run was counted done."""
+    assert any(0 < e["step"] < e["total"] for e in watched.events)
+    assert watched.done == 3 and "3/3 runs done" in watched.line()
 
 
 @pytest.mark.slow
-def test_the_embedded_default_runs_each_run_on_a_one_thread_worker(project):
-    folder, _, summary = project
-    assert summary["executor"] == "local" and summary["workers"] == 3
+def test_the_default_pool_runs_each_run_on_a_one_thread_worker_and_reports_progress(project):
+    folder, _, summary, watched = project
+    assert summary["executor"] == "pool" and summary["workers"] == 3
     settings = [r["worker"] for r in summary["runs"]]
+    assert len({s["pid"] for s in settings}) == 3
     assert all(s["threads"] == 1 and s["kept_freed_memory"] and s["spin_count"] == "1000" for s in settings)
+    saw_progress(watched)
     assert not list(folder.joinpath("default").rglob(".*"))  # no staging folder, marker or temporary file left
+
+
+@pytest.mark.slow
+def test_a_dask_local_cluster_gives_the_default_runs_bit_for_bit(project, monkeypatch, tmp_path):
+    from ganpipe.pipeline.experiment import run_experiment
+
+    folder, params, _, _ = project
+    monkeypatch.setenv(cluster.EXECUTOR_ENV, "dask")
+    watched = Watched("experiment e", 3)
+    summary = run_experiment("e", load_params(params), tmp_path / "out", folder / "prepare" / "mnist.npz",
+                             progress=watched)
+    same_runs(folder / "default", tmp_path / "out")
+    assert summary["executor"] == "local" and summary["workers"] == 3
+    assert all(r["worker"]["threads"] == 1 and r["worker"]["spin_count"] == "1000" for r in summary["runs"])
+    saw_progress(watched)
+    assert not list((tmp_path / "out").rglob(".*"))
+
+
+class PoolKiller:
+    """Once a run is past its first checkpoint (step 20 of 300), SIGKILL the worker process that
+    trains it: the process dies as on an out-of-memory kill, with no chance to clean up."""
+
+    def __init__(self, times: int):
+        self.times, self.killed = times, []
+        self.pids: dict[str, int] = {}
+
+    def __call__(self, run, step):
+        if len(self.killed) < self.times and step > 25 and run.endswith("seed 0") and "base" in run:
+            pid = self.pids.get(run)
+            if pid and pid not in self.killed and psutil.pid_exists(pid):
+                os.kill(pid, signal.SIGKILL)
+                self.killed.append(pid)
+
+
+def pool_worker_pids(killer: PoolKiller, monkeypatch) -> None:
+    """The pool's reports carry each run's worker pid: hand them to the killer as they arrive."""
+    drain = pool._drain
+
+    def spying(reports, index, results, in_flight, progress):
+        drain(reports, index, results, in_flight, progress)
+        killer.pids.update({label: in_flight[i] for label, i in index.items() if i in in_flight})
+
+    monkeypatch.setattr(pool, "_drain", spying)
+
+
+@pytest.mark.slow
+def test_a_pool_worker_killed_mid_run_changes_no_number(project, monkeypatch, tmp_path):
+    from ganpipe.pipeline.experiment import run_experiment
+
+    folder, params, _, _ = project
+    killer = PoolKiller(times=1)
+    pool_worker_pids(killer, monkeypatch)
+    watched = Watched("experiment e", 3, on_step=killer)
+    summary = run_experiment("e", load_params(params), tmp_path / "out", folder / "prepare" / "mnist.npz",
+                             progress=watched)
+    assert len(killer.killed) == 1, "no worker was killed"
+    seed0 = next(r for r in summary["runs"] if r["condition"] == "base" and r["seed"] == 0)
+    assert seed0["worker"]["pid"] != killer.killed[0] and seed0["resumed_from"] >= 20  # again, from its checkpoint
+    same_runs(folder / "default", tmp_path / "out")
+    assert not list((tmp_path / "out").rglob(".*"))  # no half-written file or staging folder left
+
+
+@pytest.mark.slow
+def test_a_pool_run_whose_worker_dies_past_the_retries_fails_with_one_line_naming_it(project, monkeypatch, tmp_path):
+    folder, params, _, _ = project
+    monkeypatch.setattr(pool, "RETRIES", 0)
+    killer = PoolKiller(times=1)
+    pool_worker_pids(killer, monkeypatch)
+    from ganpipe.pipeline.experiment import run_experiment
+
+    with pytest.raises(pool.WorkerDied) as err:
+        run_experiment("e", load_params(params), tmp_path / "out", folder / "prepare" / "mnist.npz",
+                       progress=Watched("experiment e", 3, on_step=killer))
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("run e base seed 0: its worker process died 1 times"), message
 
 
 @pytest.mark.slow
@@ -145,7 +236,7 @@ def test_a_two_worker_scheduler_gives_the_default_runs_bit_for_bit(project, sche
 
     from ganpipe.pipeline.experiment import run_experiment
 
-    folder, params, _ = project
+    folder, params, _, _ = project
     monkeypatch.setenv(cluster.SCHEDULER_FILE_ENV, str(scheduler))
     watched = Watched("experiment e", 3)
     summary = run_experiment("e", load_params(params), tmp_path / "out", folder / "prepare" / "mnist.npz",
@@ -155,9 +246,7 @@ def test_a_two_worker_scheduler_gives_the_default_runs_bit_for_bit(project, sche
     assert len({r["worker"]["pid"] for r in summary["runs"]}) == 2  # both workers trained
     # the workers were started with the preload: ganpipe's spin count, one thread each
     assert all(r["worker"]["spin_count"] == "1000" and r["worker"]["threads"] == 1 for r in summary["runs"])
-    # progress: the steps of runs in flight reached the stage, then every run was counted done
-    assert any(0 < e["step"] < e["total"] for e in watched.events)
-    assert watched.done == 3 and "3/3 runs done" in watched.line()
+    saw_progress(watched)
     # each run's MLflow run is nested under the stage's run
     client = MlflowClient(tracking_uri=load_params(params).mlflow.tracking_uri)
     runs = [client.get_run(r["mlflow_run_id"]) for r in summary["runs"]]
@@ -188,7 +277,7 @@ def kill_a_worker_mid_run(sched_file: Path, checkpoints: Path, killed: list[int]
 def test_a_worker_killed_mid_run_changes_no_number(project, scheduler, monkeypatch, tmp_path):
     from ganpipe.pipeline.experiment import run_experiment
 
-    folder, params, _ = project
+    folder, params, _, _ = project
     monkeypatch.setenv(cluster.SCHEDULER_FILE_ENV, str(scheduler))
     killed: list[int] = []
     killer = threading.Thread(target=kill_a_worker_mid_run, args=(scheduler, tmp_path / ".checkpoints", killed))
@@ -205,7 +294,7 @@ def test_a_worker_killed_mid_run_changes_no_number(project, scheduler, monkeypat
 def test_a_run_past_the_retry_limit_fails_with_one_line_naming_it(project, monkeypatch, tmp_path):
     from ganpipe.pipeline.experiment import run_experiment
 
-    folder, params, _ = project
+    folder, params, _, _ = project
     sched_file, procs = start_cluster(tmp_path / "cluster", 1, {"DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
     try:
         monkeypatch.setenv(cluster.SCHEDULER_FILE_ENV, str(sched_file))
@@ -228,7 +317,7 @@ def test_a_worker_without_the_shared_folder_returns_its_files_and_the_stage_writ
     from ganpipe import conditions
     from ganpipe.pipeline.experiment import _run_job, _write_returned
 
-    folder, params, _ = project
+    folder, params, _, _ = project
     p = load_params(params)
     job = conditions.jobs("e", p.findings.experiments["e"], [0], [], tmp_path / "out")[0]
     record = _run_job(job, p, folder / "prepare" / "mnist.npz", "fresh", None, (tmp_path / "elsewhere", "token"))
@@ -240,7 +329,7 @@ def test_a_worker_without_the_shared_folder_returns_its_files_and_the_stage_writ
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_runs_and_leaves_no_process(project, tmp_path):
-    folder, params, _ = project
+    folder, params, _, _ = project
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
     proc = subprocess.Popen([sys.executable, "-m", "ganpipe", "run-experiment", "e", "--params", str(params),
                              "--out", str(tmp_path / "out"), "--data", str(folder / "prepare" / "mnist.npz")],
@@ -279,7 +368,7 @@ def test_an_unknown_executor_is_one_line(tmp_path, params_file):
                      cwd=tmp_path)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
-        "error: GANPIPE_EXECUTOR='kubernetes' is not allowed: use one of dask, slurm, pool"]
+        "error: GANPIPE_EXECUTOR='kubernetes' is not allowed: use one of pool, dask, slurm, or leave it unset"]
 
 
 def test_a_missing_scheduler_file_is_one_line(tmp_path, params_file):
@@ -293,7 +382,7 @@ def test_a_missing_scheduler_file_is_one_line(tmp_path, params_file):
 
 @pytest.mark.slow
 def test_dvc_repro_of_an_experiment_stage_then_moving_to_a_scheduler_reruns_nothing(scheduler, tmp_path):
-    """The real stage under `dvc repro` (embedded default), `dvc status` clean; pointing the stage
+    """The real stage under `dvc repro` (the default pool), `dvc status` clean; pointing the stage
     at a scheduler is not a DVC input: status stays clean and a repro runs nothing."""
     from conftest import dvc, tiny_project
 

@@ -4,11 +4,12 @@ output heads, the upsample generator), configured in params.yaml under findings.
 Each experiment starts from the model's built-in defaults plus its own overrides, not from the
 main gan/wgan groups, so `dvc exp run -S wgan.clip=0.1` changes the main WGAN but not the sweeps.
 Its runs (ganpipe.conditions: the experiment's setting at every seed, its condition map at the
-map seeds) train side by side on Dask (ganpipe.cluster: a local cluster of one-thread workers by
-default, a real cluster by configuration outside params.yaml), one process and one thread each: a run's numbers depend on its
-seed alone, never on how many runs share the machine (torch's thread count changes the float
-rounding), and a third of a small GAN's step is single-threaded overhead that a second thread
-does not shorten, so two one-thread runs on two cores do more work than one two-thread run.
+map seeds) train side by side, one process and one thread each: in the stage's own pool
+(ganpipe.pool) by default, on Dask (ganpipe.cluster) when a scheduler or SLURM is configured
+outside params.yaml. A run's numbers depend on its seed alone, never on how many runs share the
+machine (torch's thread count changes the float rounding), and a third of a small GAN's step is
+single-threaded overhead that a second thread does not shorten, so two one-thread runs on two
+cores do more work than one two-thread run.
 Outputs: stages/experiments/NAME/<condition>/seed_<seed>/ (a training stage's layout) and
 experiment.json (the runs, their times and the stage's wall time).
 """
@@ -18,43 +19,13 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
-from ganpipe import cluster, conditions
+from ganpipe import cluster, conditions, pool
 from ganpipe.files import write_bytes, write_json
 from ganpipe.params import Params, ParamsError
 from ganpipe.pipeline.train import MNIST, train
-
-
-MAX_WORKERS = 8
-
-
-def workers_for(n_jobs: int) -> int:
-    """Every run at once (up to MAX_WORKERS): measured on 2 cores, three one-thread runs side by side
-    finish sooner than two at a time, and a run left alone at the end would leave a core idle."""
-    return max(1, min(n_jobs, MAX_WORKERS))
-
-
-# The worker processes fork from a server that has imported torch, MLflow and the training code
-# once (each import costs seconds, and several processes importing at once on two cores cost
-# more); the server itself starts fresh, with nothing of this process's state (an open MLflow
-# store, torch threads) to inherit.
-PRELOAD = ["torch", "mlflow", "mlflow.tracking", "ganpipe.pipeline.train", "ganpipe.objectives", "ganpipe.loop",
-           "ganpipe.tracking", "ganpipe.data", "ganpipe.pipeline.experiment"]
-
-
-def _context():
-    ctx = get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
-    return ctx
-
-
-def _one_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+from ganpipe.progress import Progress, Run
 
 
 def _staging(folder: Path) -> Path:
@@ -112,15 +83,8 @@ def _write_returned(record: dict, folder: Path) -> None:
     _publish(staging, folder)
 
 
-def _run_on_pool(jobs: list[conditions.Job], workers: int, args: tuple) -> list[dict]:
-    """The runs in the stage's own forkserver pool, without Dask (GANPIPE_EXECUTOR=pool)."""
-    with ProcessPoolExecutor(workers, mp_context=_context(), initializer=_one_thread) as pool:
-        futures = [pool.submit(_run_job, job, *args) for job in jobs]
-        return [fut.result() for fut in futures]
-
-
 def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST, resume: str = "auto",
-                   workers: int | None = None, progress: cluster.Progress | None = None) -> dict:
+                   workers: int | None = None, progress: Progress | None = None) -> dict:
     from ganpipe.tracking import stage_run, tracking_uri
 
     experiments = params.findings.experiments
@@ -131,36 +95,46 @@ def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST
     # absolute paths and store: a worker of a real cluster runs in another folder, maybe on another machine
     out, data_path = out.resolve(), data_path.resolve()
     jobs = conditions.jobs(name, exp, f.seeds, f.map_seeds, out)
-    workers = workers or workers_for(len(jobs))
+    workers = workers or pool.workers_for(len(jobs))
     kind = cluster.executor_kind()
     uri = tracking_uri(params.mlflow)
     task_params = params.model_copy(update={"mlflow": params.mlflow.model_copy(update={"tracking_uri": uri})})
     cluster.check_store_reaches(uri, [], kind)  # SLURM with a file store: before the store is even opened
     with stage_run(f"experiment-{name}", params, extra=exp) as run:
         began = time.perf_counter()
+        args = (task_params, data_path, resume, run.run_id)
+        todo = [Run(f"{name} {job.condition} seed {job.seed}", job.cfg.steps, _run_job, (job, *args)) for job in jobs]
         if kind == "pool":
-            runs = _run_on_pool(jobs, workers, (task_params, data_path, resume, run.run_id))
+            runs = pool.run_all(todo, workers, f"experiment {name}", progress)
         else:
-            marker, token = cluster.shared_marker(out)
-            try:
-                with cluster.connect(len(jobs), uri, workers) as (client, kind):
-                    link = cluster.dashboard_link(client)
-                    if link:
-                        print(f"experiment {name}: Dask dashboard at {link}", flush=True)
-                    data = client.scatter(data_path.read_bytes(), hash=False)
-                    workers = len(client.scheduler_info(n_workers=-1)["workers"])
-                    todo = [cluster.Run(f"{name} {job.condition} seed {job.seed}", job.cfg.steps, _run_job,
-                                        (job, task_params, data_path, resume, run.run_id, (marker, token), data))
-                            for job in jobs]
-                    runs = cluster.run_all(client, kind, todo, f"experiment {name}", progress)
-            finally:
-                marker.unlink(missing_ok=True)
-            for job, record in zip(jobs, runs):
-                if "files" in record:
-                    _write_returned(record, job.folder)
+            runs, workers = _run_on_dask(name, jobs, todo, out, uri, workers, data_path, progress)
         wall = time.perf_counter() - began
         summary = {"experiment": name, "executor": kind, "workers": workers, "wall_seconds": round(wall, 3),
                    "train_seconds": round(sum(r["seconds"] for r in runs), 3), "runs": runs}
         write_json(out / "experiment.json", summary)
         run.log_metrics({"wall_seconds": wall, "runs": len(runs), "workers": workers}, 0)
     return summary
+
+
+def _run_on_dask(name: str, jobs: list[conditions.Job], todo: list[Run], out: Path, uri: str, workers: int,
+                 data_path: Path, progress: Progress | None) -> tuple[list[dict], int]:
+    """The runs on a Dask cluster; a worker that does not see the stage's folder (another machine)
+    gets the data with its task and returns its files, written here."""
+    marker, token = cluster.shared_marker(out)
+    try:
+        with cluster.connect(len(todo), uri, workers) as (client, kind):
+            link = cluster.dashboard_link(client)
+            if link:
+                print(f"experiment {name}: Dask dashboard at {link}", flush=True)
+            # on every worker: scattered data is not recomputed, so a copy on one worker alone
+            # would fail every run when that worker dies
+            data = client.scatter(data_path.read_bytes(), hash=False, broadcast=True)
+            workers = len(client.scheduler_info(n_workers=-1)["workers"])
+            todo = [Run(r.label, r.total, r.fn, (*r.args, (marker, token), data)) for r in todo]
+            runs = cluster.run_all(client, kind, todo, f"experiment {name}", progress)
+    finally:
+        marker.unlink(missing_ok=True)
+    for job, record in zip(jobs, runs):
+        if "files" in record:
+            _write_returned(record, job.folder)
+    return runs, workers
