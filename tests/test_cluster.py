@@ -25,7 +25,7 @@ from ganpipe.params import load_params
 from ganpipe.progress import Progress
 
 # three runs (two seeds, one map cell), long enough to be killed mid-run between checkpoints
-LOOP = {"steps": 300, "batch_size": 16, "log_every": 25, "grid_every": 100, "checkpoint_every": 20, "snapshot_size": 64}
+LOOP = {"steps": 120, "batch_size": 16, "log_every": 20, "grid_every": 40, "checkpoint_every": 20, "snapshot_size": 64}
 EXPERIMENT = {"model": "gan", "generator": "fc", **LOOP, "map": {"output": ["tanh", "sigmoid"]}}
 CLOCK = ("seconds", "seconds_per_step", "mlflow_run_id", "resumed_from", "steps_run")
 UNSET = (cluster.EXECUTOR_ENV, cluster.SCHEDULER_FILE_ENV, "DASK_SCHEDULER_ADDRESS")
@@ -172,7 +172,7 @@ def test_a_dask_local_cluster_gives_the_default_runs_bit_for_bit(project, monkey
 
 
 class PoolKiller:
-    """Once a run is past its first checkpoint (step 20 of 300), SIGKILL the worker process that
+    """Once a run is past its first checkpoint (step 20 of 120), SIGKILL the worker process that
     trains it: the process dies as on an out-of-memory kill, with no chance to clean up."""
 
     def __init__(self, times: int):
@@ -257,7 +257,7 @@ def test_a_two_worker_scheduler_gives_the_default_runs_bit_for_bit(project, sche
 
 
 def kill_a_worker_mid_run(sched_file: Path, checkpoints: Path, killed: list[int]) -> None:
-    """Once a run has written a checkpoint (it is past step 20 of 300), SIGKILL a worker that holds
+    """Once a run has written a checkpoint (it is past step 20 of 120), SIGKILL a worker that holds
     a task: the process dies as on a lost machine, with no chance to clean up."""
     from distributed import Client
 

@@ -27,9 +27,9 @@ def repo(e2e):
 
 @pytest.fixture(scope="module")
 def clip_experiments(repo):
-    """As a user works on committed results: two `dvc exp run -S wgan.clip=...`, once for the tests
-    below. Clips below the critic's initial weights bind at once, so even 6 steps change the samples."""
-    clips = {"clip0001": "0.001", "clip0002": "0.002"}
+    """As a user works on committed results: a `dvc exp run -S wgan.clip=...`, once for the tests
+    below. A clip below the critic's initial weights binds at once, so even 6 steps change the samples."""
+    clips = {"clip0002": "0.002"}
     ran = {}
     for name, clip in clips.items():
         r = dvc("exp", "run", "-n", name, "-S", f"wgan.clip={clip}", cwd=repo)
@@ -128,7 +128,7 @@ def test_final_values_average_the_last_50_steps_whatever_log_every_is():
 
 
 def test_each_pipeline_run_is_one_mlflow_parent_and_exp_show_fits_a_screen(repo, clip_experiments):
-    """As a user works: the results committed, then two `dvc exp run -S wgan.clip=...`. Each
+    """As a user works: the results committed, then a `dvc exp run -S wgan.clip=...`. Each
     pipeline execution is one MLflow parent run; an experiment's parent is named after it, holds
     the param it changed, nests the stages that ran and links those DVC skipped; the WGAN's
     training run carries its FID; the experiment opens in MLflow's training view. And
@@ -150,7 +150,7 @@ def test_each_pipeline_run_is_one_mlflow_parent_and_exp_show_fits_a_screen(repo,
     parents = {r.info.run_name: r for r in runs if "ganpipe.execution" in r.data.tags}
     children = {pid: [r for r in runs if r.data.tags.get("mlflow.parentRunId") == pid] for pid in
                 (p.info.run_id for p in parents.values())}
-    assert clips.keys() <= parents.keys() and len(parents) >= 3  # the repro and the two experiments
+    assert clips.keys() <= parents.keys() and len(parents) >= 2  # the repro and the experiment
     repro = next(p for name, p in parents.items() if name.startswith("dvc repro"))
     assert len(children[repro.info.run_id]) == len(yaml.safe_load((repo / "dvc.lock").read_text())["stages"])
     # the parent's collapsed row says what happened: each model's headline numbers, the verdicts by state
