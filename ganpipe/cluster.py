@@ -261,7 +261,7 @@ def run_all(client, kind: str, runs: list[Run], title: str, progress: Progress |
     # LocalCluster's workers end with it
     stop = Event(stop_name, client=client) if kind != "local" else None
     progress = progress or Progress(title, len(runs))
-    
+
     def on_event(event) -> None:  # (time, {"run", "step", "total", "worker"}): Dask adds the worker
         progress.step(event[1]["run"], event[1]["step"], event[1]["total"])
 
