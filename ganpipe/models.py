@@ -9,7 +9,9 @@ Generators (`make_generator`):
   upsample  conv + upsample blocks whose output layer sums two parallel convs of different kernel
             sizes: the over-complex design the note gave up on (claim F5)
 Discriminators / critics (`make_discriminator`): `fc` (MLP 784-512-256-1) and `conv`; both
-return logits (no sigmoid), so the GAN uses BCE-with-logits and the WGAN reads them as f(x).
+return logits (no sigmoid), so the GAN uses BCE-with-logits and the WGAN reads them as f(x). With
+`batch_norm`, every hidden layer but the first is batch-normalised, as in the DCGAN discriminator
+that the WGAN paper's code uses as its critic.
 """
 
 from __future__ import annotations
@@ -114,11 +116,16 @@ def make_generator(kind: str, latent: int, upsample_kernels: tuple[int, int] = (
     raise ValueError(f"unknown generator {kind!r}; allowed: fc, conv3, conv5, upsample")
 
 
+def _norm(features: int, batch_norm: bool, dims: int = 1) -> list[nn.Module]:
+    return [(nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d)(features)] if batch_norm else []
+
+
 class FCDiscriminator(nn.Module):
-    def __init__(self, size: int = 28):
+    def __init__(self, size: int = 28, batch_norm: bool = False):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Flatten(), nn.Linear(size * size, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2),
+            nn.Flatten(), nn.Linear(size * size, 512), nn.LeakyReLU(0.2),
+            nn.Linear(512, 256), *_norm(256, batch_norm), nn.LeakyReLU(0.2),
             nn.Linear(256, 1),
         )
 
@@ -127,13 +134,13 @@ class FCDiscriminator(nn.Module):
 
 
 class ConvDiscriminator(nn.Module):
-    """Two strided convs and a linear read-out; no batch norm, so it also serves as a WGAN-GP critic."""
+    """Two strided convs and a linear read-out; without batch norm it also serves as a WGAN-GP critic."""
 
-    def __init__(self, size: int = 28):
+    def __init__(self, size: int = 28, batch_norm: bool = False):
         super().__init__()
         self.net = nn.Sequential(
             nn.Conv2d(1, 32, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(32, 64, 4, stride=2, padding=1), *_norm(64, batch_norm, dims=2), nn.LeakyReLU(0.2),
             nn.Flatten(), nn.Linear(64 * (size // 4) ** 2, 1),
         )
 
@@ -141,8 +148,8 @@ class ConvDiscriminator(nn.Module):
         return self.net(x).squeeze(1)
 
 
-def make_discriminator(kind: str, spectral_norm: bool = False, size: int = 28) -> nn.Module:
-    net = {"fc": FCDiscriminator, "conv": ConvDiscriminator}[kind](size)
+def make_discriminator(kind: str, spectral_norm: bool = False, size: int = 28, batch_norm: bool = False) -> nn.Module:
+    net = {"fc": FCDiscriminator, "conv": ConvDiscriminator}[kind](size, batch_norm)
     if spectral_norm:  # Miyato et al. 2018: every weight layer divided by its largest singular value
         for name, module in list(net.named_modules()):
             if isinstance(module, (nn.Linear, nn.Conv2d)):

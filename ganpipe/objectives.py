@@ -61,9 +61,12 @@ def unchanged_buffers(net: nn.Module):
                 b.copy_(s)
 
 
-def both(net: nn.Module, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+def both(net: nn.Module, real: Tensor, fake: Tensor, separately: bool = False) -> tuple[Tensor, Tensor]:
     """net(real), net(fake) in one batched call: one larger matmul per layer runs nearer the CPU's
-    peak than two small ones. Exact only for nets without batch statistics, as both D and critic are."""
+    peak than two small ones. Exact only for nets without batch statistics; a batch-norm critic
+    must see each batch `separately`, as the WGAN paper's code feeds it."""
+    if separately:
+        return net(real), net(fake)
     out = net(torch.cat([real, fake]))
     return out[: len(real)], out[len(real) :]
 
@@ -244,7 +247,8 @@ class WGANObjective(Objective):
         self.p, self.latent = p, p.latent
         self.space = ImageSpace(p.output, p.image_size)
         self.G = make_generator(p.generator, p.latent, p.upsample_kernels, p.output, p.image_size)
-        self.C = make_discriminator(p.critic, spectral_norm=p.constraint == "sn", size=p.image_size)
+        self.C = make_discriminator(p.critic, spectral_norm=p.constraint == "sn", size=p.image_size,
+                                    batch_norm=p.critic_norm == "batch")
         self.nets = {"generator": self.G, "critic": self.C}
         if p.constraint == "clip":  # the WGAN paper: momentum-free RMSprop
             make = lambda params: torch.optim.RMSprop(params, lr=p.lr, foreach=True)  # noqa: E731
@@ -272,7 +276,7 @@ class WGANObjective(Objective):
         with torch.no_grad():  # G is fixed during the critic's updates: one batched forward for all of them
             fakes = self.G(torch.randn(sum(len(r) for r in reals), self.latent)).split([len(r) for r in reals])
         for real, fake in zip(reals, fakes):
-            f_real, f_fake = both(self.C, real, fake)
+            f_real, f_fake = both(self.C, real, fake, separately=self.p.critic_norm == "batch")
             wasserstein = f_real.mean() - f_fake.mean()
             c_loss = -wasserstein
             if self.p.constraint == "gp":

@@ -115,6 +115,10 @@ class GANParams(GeneratorParams):
 
 class WGANParams(GeneratorParams):
     critic: Literal["fc", "conv"] = "fc"
+    # batch: batch norm in the critic, as the WGAN paper's code (its DCGAN discriminator). The critic
+    # then sees the real and the fake batch separately, each normalised by its own statistics, so it
+    # can miss what every fake shares (a grey background, say) and leave the generator there.
+    critic_norm: Literal["none", "batch"] = "none"
     constraint: Literal["clip", "gp", "sn"] = "clip"
     clip: PositiveFloat = 0.01
     n_critic: PositiveInt = 5
@@ -125,6 +129,13 @@ class WGANParams(GeneratorParams):
     gp_lambda: PositiveFloat = 10.0
     lr_gp: PositiveFloat = 1e-4  # Adam(0, 0.9) for gp and sn, as in Gulrajani et al.
     stop_on_nan: bool = True
+
+    @model_validator(mode="after")
+    def _norm_with_penalty(self):
+        if self.critic_norm == "batch" and self.constraint == "gp":
+            raise ValueError("critic_norm = batch is not allowed with constraint = gp: the penalty is on each "
+                             "sample's gradient, and batch norm makes each output depend on the whole batch")
+        return self
 
 
 # A condition map: each key a knob of the experiment, each value the list of settings to try.
