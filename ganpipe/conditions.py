@@ -6,6 +6,7 @@ An experiment in params.yaml (findings.experiments.NAME) is a GAN or WGAN config
 
     the experiment's own setting   ("base")              at each of findings.seeds
     every other cell of the map    ("output=tanh+...")   at each of findings.map_seeds
+    a cell the experiment confirms                       at each of findings.seeds as well
 
 A map cell that equals the experiment's own setting is that setting, not a second run. Each run
 writes stages/experiments/NAME/<condition>/seed_<seed>/ with the layout of a training stage.
@@ -13,7 +14,6 @@ writes stages/experiments/NAME/<condition>/seed_<seed>/ with the layout of a tra
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,25 +36,19 @@ class Job:
     folder: Path
 
 
-def condition_name(overrides: dict) -> str:
-    return "+".join(f"{k}={v}" for k, v in sorted(overrides.items())) or BASE
-
-
 def conditions(exp, seeds: list[int], map_seeds: list[int]) -> list[Condition]:
-    """The experiment's own setting first, then each distinct cell of its map."""
+    """The experiment's own setting first, then each cell of its map (at every seed as well if the
+    experiment confirms it)."""
     found = [Condition(BASE, {}, tuple(seeds))]
-    keys = list(exp.map)
-    for values in itertools.product(*(exp.map[k] for k in keys)):
-        overrides = {k: v for k, v in zip(keys, values) if getattr(exp, k) != v}
-        name = condition_name(overrides)
-        if name not in {c.name for c in found}:
-            found.append(Condition(name, overrides, tuple(map_seeds)))
+    for name, overrides in exp.cells().items():
+        at = [*map_seeds, *seeds] if name in exp.confirm else map_seeds
+        found.append(Condition(name, overrides, tuple(dict.fromkeys(at))))
     return found
 
 
 def config_of(exp, overrides: dict):
     """The experiment's config with a condition's knobs set (validated as any config is)."""
-    return type(exp).model_validate({**exp.model_dump(exclude={"map"}), **overrides})
+    return type(exp).model_validate({**exp.model_dump(exclude={"map", "confirm"}), **overrides})
 
 
 def run_folder(experiment_dir: Path, condition: str, seed: int) -> Path:

@@ -9,12 +9,13 @@ receives these objects and never reads params.yaml itself.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -140,34 +141,72 @@ class WGANParams(GeneratorParams):
 
 # A condition map: each key a knob of the experiment, each value the list of settings to try.
 # Every combination is one condition, trained at findings.map_seeds (the experiment's own setting
-# at findings.seeds). Values are checked as the experiment's own knobs would be.
+# at findings.seeds). A list of such grids is their union: one knob at a time, say, rather than
+# every combination. Values are checked as the experiment's own knobs would be.
 ConditionGrid = dict[str, Annotated[list[bool | int | float | str], Field(min_length=1)]]
+_MAP_TAGS = ("one grid", "grids")  # (an error names the key as the file has it: map.steps, map.1.steps)
+ConditionMap = Annotated[Annotated[ConditionGrid, Tag(_MAP_TAGS[0])] | Annotated[list[ConditionGrid], Tag(_MAP_TAGS[1])],
+                         Discriminator(lambda v: _MAP_TAGS[isinstance(v, list)])]
 
 
 class _MappedExperiment:
+    @property
+    def grids(self) -> list[dict]:
+        return self.map if isinstance(self.map, list) else [self.map] if self.map else []
+
+    def cells(self) -> dict[str, dict]:
+        """Each distinct cell of the map, by name ("key=value+..."): the knobs it changes. A cell
+        that changes nothing is the experiment's own setting, not a cell."""
+        found = {}
+        for grid in self.grids:
+            keys = list(grid)
+            for values in itertools.product(*(grid[k] for k in keys)):
+                overrides = {k: v for k, v in zip(keys, values) if getattr(self, k) != v}
+                if overrides:
+                    found.setdefault("+".join(f"{k}={v}" for k, v in sorted(overrides.items())), overrides)
+        return found
+
     @model_validator(mode="after")
     def _grid(self):
         fields = type(self).model_fields
-        for key, values in self.map.items():
-            if key in ("model", "map") or key not in fields:
-                raise ValueError(f"map.{key} is not allowed: {key!r} is not a knob of a {self.model} experiment")
-            for value in values:
-                try:
-                    type(self).model_validate({**self.model_dump(exclude={"map"}), key: value})
-                except ValidationError as exc:
-                    raise ValueError(f"map.{key} = {json.dumps(value)} is not allowed: "
-                                     f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        for i, grid in enumerate(self.grids):
+            where = f"map.{i}" if isinstance(self.map, list) else "map"
+            for key, values in grid.items():
+                if key in ("model", "map", "confirm") or key not in fields:
+                    raise ValueError(f"{where}.{key} is not allowed: {key!r} is not a knob of a {self.model} experiment")
+                for value in values:
+                    try:
+                        type(self).model_validate({**self.model_dump(exclude={"map", "confirm"}), key: value})
+                    except ValidationError as exc:
+                        raise ValueError(f"{where}.{key} = {json.dumps(value)} is not allowed: "
+                                         f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        for name, overrides in self.cells().items():  # each knob's values may be fine and a cell not
+            try:
+                type(self).model_validate({**self.model_dump(exclude={"map", "confirm"}), **overrides})
+            except ValidationError as exc:
+                raise ValueError(f"map cell {name} is not allowed: "
+                                 f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+        if self.confirm:
+            names = list(self.cells())
+            unknown = [c for c in self.confirm if c not in names]
+            if unknown:
+                raise ValueError(f"confirm: {unknown[0]!r} is not a condition of the map; its conditions: "
+                                 f"{', '.join(names) or 'none'}")
         return self
 
 
 class GANExperiment(_MappedExperiment, GANParams):
     model: Literal["gan"]
-    map: ConditionGrid = {}
+    map: ConditionMap = {}
+    # conditions of the map (by name, as the report lists them) that a scan named: each also runs at
+    # every seed of findings.seeds, so that it can give a verdict, not only a lead
+    confirm: list[str] = []
 
 
 class WGANExperiment(_MappedExperiment, WGANParams):
     model: Literal["wgan"]
-    map: ConditionGrid = {}
+    map: ConditionMap = {}
+    confirm: list[str] = []
 
 
 Experiment = Annotated[GANExperiment | WGANExperiment, Field(discriminator="model")]
@@ -301,6 +340,7 @@ def _describe(err: dict, source: str) -> str:
     loc = list(err["loc"])
     if loc[:2] == ["findings", "experiments"] and len(loc) > 3 and loc[3] in ("gan", "wgan"):
         del loc[3]  # pydantic names the union member it tried; the user's file has no such level
+    loc = [part for part in loc if part not in _MAP_TAGS]
     key = ".".join(str(part) for part in loc) or "(top level)"
     value = err.get("input")
     if err["type"] == "extra_forbidden":

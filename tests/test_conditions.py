@@ -9,7 +9,7 @@ import torch
 
 from ganpipe import conditions
 from ganpipe.models import ImageSpace, make_discriminator, make_generator
-from ganpipe.objectives import build
+from ganpipe.objectives import both, build
 from ganpipe.params import GANExperiment, GANParams, ParamsError, WGANParams, parse_params
 
 LOOP = {"steps": 4, "batch_size": 16, "log_every": 2, "grid_every": 2, "checkpoint_every": 4, "snapshot_size": 64}
@@ -25,7 +25,25 @@ def test_the_base_runs_at_every_seed_and_the_map_at_the_map_seeds():
     assert jobs[3].cfg.d_pretrain == 500 and jobs[3].cfg.output == "sigmoid" and jobs[3].cfg.map == {}
 
 
+def test_a_list_of_grids_is_their_union_and_a_confirmed_condition_runs_at_every_seed():
+    exp = GANExperiment(model="gan", map=[{"output": ["sigmoid"]}, {"d_pretrain": [0, 500]}, {"output": ["sigmoid"]}],
+                        confirm=["d_pretrain=500"])
+    found = conditions.conditions(exp, [0, 1, 2], [0])
+    assert [(c.name, c.seeds) for c in found] == [("base", (0, 1, 2)), ("output=sigmoid", (0,)),
+                                                   ("d_pretrain=500", (0, 1, 2))]  # the base cell is the base
+    assert conditions.config_of(exp, found[2].overrides).confirm == []
+
+
+def test_confirming_a_condition_the_map_lacks_is_refused_in_one_line():
+    with pytest.raises(ParamsError) as err:
+        parse_params({"findings": {"experiments": {"x": {"model": "gan", "map": {"d_pretrain": [500]},
+                                                        "confirm": ["d_pretrain=50"]}}}}, "params.yaml")
+    assert str(err.value) == ("params.yaml: findings.experiments.x.confirm: 'd_pretrain=50' is not a condition of the "
+                              "map; its conditions: d_pretrain=500")
+
+
 @pytest.mark.parametrize("grid,message", [
+    ([{"output": ["tanh"]}, {"steps": [0]}], "findings.experiments.x.map.1.steps = 0 is not allowed"),
     ({"output": ["relu"]}, "findings.experiments.x.map.output = \"relu\" is not allowed"),
     ({"clip": [0.1]}, "findings.experiments.x.map.clip is not allowed: 'clip' is not a knob of a gan experiment"),
     ({"steps": [-1]}, "findings.experiments.x.map.steps = -1 is not allowed"),
@@ -73,6 +91,26 @@ def test_the_paper_critic_schedule():
         obj.iteration = it
         counts[it] = obj.critic_updates()
     assert counts == {1: 100, 25: 100, 26: 5, 500: 5, 501: 100, 1001: 100}
+
+
+def test_a_batch_norm_critic_scores_each_batch_by_its_own_statistics():
+    """With batch norm (the WGAN paper's critic) an image's score depends on the batch it came in,
+    so real and fake batches go through the critic separately, as in the paper's code; and the clip
+    holds batch norm's scale and shift to +-c as well."""
+    real, fake = torch.rand(16, 1, 28, 28) * 2 - 1, torch.rand(16, 1, 28, 28) * 2 - 1
+    for norm, depends in (("batch", True), ("none", False)):
+        obj = build("wgan", WGANParams(critic_norm=norm, generator="fc", batch_size=16), seed=0)
+        together, _ = both(obj.C, real, fake)
+        alone, _ = both(obj.C, real, fake, separately=True)
+        assert (not torch.allclose(together, alone, atol=1e-5)) == depends, norm
+        obj.step(lambda: real)
+        assert max(float(p.abs().max()) for p in obj.C.parameters()) <= obj.p.clip
+    with pytest.raises(ParamsError, match="critic_norm = batch is not allowed with constraint = gp"):
+        parse_params({"wgan": {"critic_norm": "batch", "constraint": "gp"}}, "params.yaml")
+    with pytest.raises(ParamsError) as err:  # each value is a valid knob, the cell is not
+        parse_params({"findings": {"experiments": {"x": {"model": "wgan", "map": {
+            "critic_norm": ["batch"], "constraint": ["gp"]}}}}}, "params.yaml")
+    assert "findings.experiments.x.map cell constraint=gp+critic_norm=batch is not allowed: critic_norm = batch" in str(err.value)
 
 
 def sha(path: Path) -> str:
