@@ -14,13 +14,23 @@ import numpy as np
 
 from ganpipe.claims import CLAIMS
 from ganpipe.claims.claim import ReportInputs
+from ganpipe.controls import autoscaled
 from ganpipe.figures import Figures, grids_figure
 from ganpipe.files import write_bytes, write_text
 from ganpipe.tables import fmt, table, value
+from ganpipe.verdicts import in_words
 
 MODEL_COLUMNS = ["fid", "precision", "recall", "density", "coverage", "modes", "confidence", "brightness",
                  "peak_brightness", "background_noise", "edge_sharpness", "background_level", "emboss_score"]
 
+
+# the note's hands-on findings, as the report's opening names them: (topic, claims, what each claim says)
+HANDS_ON = [
+    ("Collapse under a too-strong discriminator", ("F1",), ("",)),
+    ("Embossing at a large clip", ("F3b",), ("",)),
+    ("3x3 against 5x5 output kernels", ("F4b", "F4c"), ("the 3x3 head's slowly fading blur",
+                                                        "the 5x5 head's smooth digits without peripheral noise")),
+]
 
 
 def render(out: Path, *, findings: dict, evidence: dict, metrics: dict, provenance: dict,
@@ -43,6 +53,14 @@ def render(out: Path, *, findings: dict, evidence: dict, metrics: dict, provenan
            f"(main WGAN clip = {params_summary['wgan_clip']}, main GAN generator = {params_summary['gan_generator']}, "
            f"data: {provenance['data']['source']}). Every number below is computed by the pipeline; "
            "verdicts compare them with the thresholds in `params.yaml` (`findings.thresholds`).", ""]
+
+    n_seeds = len(evidence["seeds"])
+    md += ["The note's three hands-on findings, in one sentence each (details and every condition tried: "
+           "under Findings):", ""]
+    md += [f"- **{topic}** ({', '.join(ids)}): " + "; ".join(
+        (f"{what}: " if what else "") + in_words(findings[cid], n_seeds) for cid, what in zip(ids, whats)) + "."
+        for topic, ids, whats in HANDS_ON]
+    md += [""]
 
     # ---- models
     md += ["## Models", "", f"Samples of every model against {metrics['n']} real test digits (features of the "
@@ -176,8 +194,9 @@ def _controls_section(evidence: dict, strip: dict, figs: Figures, plt) -> list[s
            "late). A run is trained when max(remaining, recent) is at most the limit. The rule is proven on runs of "
            "known state: the main GAN and WGAN at their budgets must pass, the same configurations at a tenth of "
            "their budgets must fail; the limit sits between them by the controls' rule. An arm meant to fail "
-           "(F1's strong D, F3b's largest clip) only has to have plateaued: its FID changed from the middle to the "
-           "last third by no more than the long runs' own FIDs did.", ""]
+           "(F1's strong D, F3b's largest clip) only has to have settled: plateaued (its FID changed from the middle "
+           "to the last third by no more than the long runs' own FIDs did), or trained by the rule if it learned after "
+           "all.", ""]
     limit = cal.get("threshold")
     rows = []
     for budget, group in (("full (must pass)", cal["long"]), ("a tenth (must fail)", cal["short"])):
@@ -239,9 +258,13 @@ def _condition_table(claim, f: dict, evidence: dict, snaps: dict, figs: Figures)
             key = f"{name}/{c['name']}"
             if key in snaps:
                 steps, images = snaps[key]
-                panels[f"{name}, {c['name']}\nstep {steps[-1]}, seed {next(iter(c['seeds']))}"] = images[-1][:25]
+                title = f"{name}, {c['name']}\nstep {steps[-1]}, seed {next(iter(c['seeds']))}"
+                panels[title] = images[-1][:25]
+                if claim.map_autoscaled:
+                    panels[f"{title}, autoscaled"] = autoscaled(images[-1][:25])
     if panels:
-        path = figs.add(f"{claim.id.lower()}_conditions.png", grids_figure(panels, ncols=len(names) if len(names) > 1 else
+        ncols = len(names) * (2 if claim.map_autoscaled else 1)
+        path = figs.add(f"{claim.id.lower()}_conditions.png", grids_figure(panels, ncols=ncols if ncols > 1 else
                                                                       min(len(panels), 4), size=2.2))
         out += [f"![{claim.id} conditions]({path})", ""]
     return out

@@ -90,3 +90,28 @@ def map_summary(conditions: list[dict], n_seeds: int) -> str:
         text += f"; inconclusive: {', '.join(inconclusive)}"
     text += f" ({len(conditions)} conditions tried)"
     return text
+
+
+def in_words(f: dict, n_seeds: int) -> str:
+    """A claim's record as a clause a student can read: under which conditions tried it reproduced
+    (every seed), or that it did not under any, or that no condition could test it, and why."""
+    conds = f.get("conditions") or [{"name": "base", "n_seeds": n_seeds, "verdict": f["verdict"],
+                                     "holds_in": f["holds_in"], "validity": f["validity"]}]
+    tried = f"{len(conds)} condition{'s' if len(conds) > 1 else ''} tried"
+    full = [c for c in conds if c["n_seeds"] >= n_seeds]
+    judged = [c for c in full if c["verdict"] != INCONCLUSIVE]
+    held = [f"`{c['name']}`" for c in judged if c["verdict"] == REPRODUCED]
+    partly = [f"`{c['name']}` ({c['holds_in']} seeds)" for c in judged if c["verdict"] == MIXED]
+    if held:
+        text = f"reproduced under {', '.join(held)} at every seed, of the {tried}"
+    elif partly:
+        text = f"held at some seeds only, under {', '.join(partly)}, of the {tried}"
+    elif judged:
+        text = f"not reproduced under any of the {tried} ({len(judged)} with valid runs at every seed)"
+    else:
+        failed = sorted({name for c in conds for name, v in c["validity"].items() if not v["ok"]})
+        text = f"not tested: none of the {tried} gave valid runs at every seed (failed: {', '.join(failed)})"
+    leads = [f"`{c['name']}`" for c in conds if c["n_seeds"] < n_seeds and c["verdict"] == REPRODUCED]
+    if leads:
+        text += f"; it held at the scan seed under {', '.join(leads)}, a lead still to confirm at every seed"
+    return text

@@ -34,6 +34,7 @@ class Claim:
     validity: Callable | None = None
     own_conditions: bool = False  # the conditions are the first experiment's alone (F5 against conv5's base)
     map_samples: tuple[str, ...] = ()  # experiments whose samples show its condition map
+    map_autoscaled: bool = False  # its map's samples also autoscaled per image, as the note's display
     drawn: Callable | None = None  # (runs, params) -> extra curves the report draws
     # single-run
     single: Callable | None = None
