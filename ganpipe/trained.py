@@ -18,8 +18,9 @@ trained_*_tenth) must fail, and `limit` sits between the two by the controls' de
 (findings.controls.threshold_at).
 
 An arm meant to fail (F1's strong D, F3b's large clip) is not asked to learn, only to have
-plateaued: its FID changed between the middle and the last third by no more than the long-trained
-main runs' own FIDs did (|m - l| / m).
+settled: plateaued, its FID changed between the middle and the last third by no more than the
+long-trained main runs' own FIDs did (|m - l| / m); or trained, if it learned after all (a run
+that passes the rule has levelled off as far as the long runs had, which is all "settled" asks).
 """
 
 from __future__ import annotations
@@ -92,6 +93,13 @@ def plateaued(steps: list[int], fids: list[float], calibration: dict) -> dict:
                  "(as much as the long-trained main runs did)", w["change"] <= limit)
 
 
+def settled(steps: list[int], fids: list[float], calibration: dict) -> dict:
+    """An arm that need not learn: plateaued, or trained by the rule."""
+    p, t = plateaued(steps, fids, calibration), trained(steps, fids, calibration)
+    return check({"plateau_change": p["value"], "trained_score": t["value"]},
+                 f"plateaued ({p['required']}) or trained ({t['required']})", p["ok"] or t["ok"])
+
+
 def resampling_noise(fid_of_draw, draws: int) -> dict:
     """The snapshot FID's spread over fresh noise draws from one frozen generator: how much of a
     curve's wiggle is sampling, not training. `fid_of_draw(i)` scores draw i."""
@@ -146,5 +154,5 @@ class Rule:
     def trained(self, steps: list[int], fids: list[float]) -> dict:
         return trained(steps, fids, self.calibration)
 
-    def plateaued(self, steps: list[int], fids: list[float]) -> dict:
-        return plateaued(steps, fids, self.calibration)
+    def settled(self, steps: list[int], fids: list[float]) -> dict:
+        return settled(steps, fids, self.calibration)

@@ -57,6 +57,11 @@ def test_an_arm_meant_to_fail_only_has_to_stop_changing():
     assert trained.plateaued(STEPS, worse_then_flat, cal)["ok"]
     assert not trained.trained(STEPS, worse_then_flat, cal)["ok"]  # it plateaued, it did not learn
     assert not trained.plateaued(SHORT_STEPS, SHORT, cal)["ok"]
+    assert trained.settled(STEPS, worse_then_flat, cal)["ok"]
+    assert not trained.settled(SHORT_STEPS, SHORT, cal)["ok"]  # still moving, and not trained either
+    learned_still_gaining = [450.0, 260.0, 120.0, 70.0, 60.0, 55.0, 52.0, 48.0, 46.0, 45.0, 44.0]
+    assert not trained.plateaued(STEPS, learned_still_gaining, cal)["ok"]  # 17% between the thirds ...
+    assert trained.settled(STEPS, learned_still_gaining, cal)["ok"]  # ... but it learned and levelled off as the long run
 
 
 def test_resampling_noise_reports_the_spread_of_draws():

@@ -63,13 +63,29 @@ def test_a_condition_scanned_at_one_seed_is_a_lead_not_a_verdict():
     assert verdicts.map_summary(conds, 3).startswith("reproduced under output=tanh (at every seed)")
 
 
+def test_a_claim_in_words_names_where_it_held_and_never_calls_a_lead_a_verdict():
+    ok, bad = {"trained": {"ok": True}}, {"trained": {"ok": False}}
+    cond = lambda name, n, verdict, holds="0/1", validity=ok: {  # noqa: E731
+        "name": name, "n_seeds": n, "verdict": verdict, "holds_in": holds, "validity": validity}
+    f = {"conditions": [cond("base", 3, "not reproduced", "0/3"), cond("output=tanh", 1, "reproduced", "1/1"),
+                        cond("lr=5e-05", 1, "inconclusive", validity=bad)]}
+    assert verdicts.in_words(f, 3) == ("not reproduced under any of the 3 conditions tried (1 with valid runs at "
+                                       "every seed); it held at the scan seed under `output=tanh`, a lead still to "
+                                       "confirm at every seed")
+    f["conditions"][1]["n_seeds"], f["conditions"][1]["holds_in"] = 3, "3/3"
+    assert verdicts.in_words(f, 3) == "reproduced under `output=tanh` at every seed, of the 3 conditions tried"
+    f = {"verdict": "inconclusive", "holds_in": "2/3", "validity": {"stable": {"ok": False}, "trained": {"ok": True}}}
+    assert verdicts.in_words(f, 3) == ("not tested: none of the 1 condition tried gave valid runs at every seed "
+                                       "(failed: stable)")
+
+
 class Always:
     """A trained rule that passes every run."""
 
     def trained(self, steps, fids):
         return verdicts.check(0.0, "trained", True)
 
-    plateaued = trained
+    settled = trained
 
 
 always = Always()
@@ -85,10 +101,14 @@ def test_a_paper_clip_that_never_binds_makes_the_pileup_inconclusive():
 
 
 def test_a_large_clip_that_does_not_bind_is_the_condition_under_test_not_a_failure():
-    ev = {"boundary_share_by_clip": {"0.01": 0.4, "1.0": 0.0}, "paper_clip": "0.01", "largest_clip": "1.0",
-          "fid_curves": {"0.01": [1.0], "1.0": [1.0]}, "fid_steps": [1]}
+    ev = {"boundary_share_by_clip": {"0.01": 0.4, "1.0": 0.0}, "wasserstein_by_clip": {"0.01": 0.02, "1.0": 0.15},
+          "paper_clip": "0.01", "largest_clip": "1.0", "fid_curves": {"0.01": [1.0], "1.0": [1.0]}, "fid_steps": [1]}
     assert f3b_emboss.clips_differ(ev, V)["ok"]
-    ev["boundary_share_by_clip"] = {"0.01": 0.4, "1.0": 0.5}  # the large clip binds harder: no difference to judge
+    ev["boundary_share_by_clip"] = {"0.01": 0.4, "1.0": 0.5}  # the large clip binds harder ...
+    assert not f3b_emboss.clips_differ(ev, V)["ok"]  # ... and the critic is barely larger: no difference to judge
+    ev["wasserstein_by_clip"] = {"0.01": 0.02, "1.0": 1500.0}  # both bind, the critic's scale follows the clip
+    assert f3b_emboss.clips_differ(ev, V)["ok"]
+    ev["wasserstein_by_clip"] = {"0.01": 0.02, "1.0": 1.9}  # 95x for a 100x clip: not enough
     assert not f3b_emboss.clips_differ(ev, V)["ok"]
 
 

@@ -45,11 +45,11 @@ def judge(ev: dict, t: dict) -> dict:
 
 
 def validity(ev: dict, v: ValidityParams, rule) -> dict:
-    """The manipulation happened (D strong over a sustained window) and the run plateaued; the
+    """The manipulation happened (D strong over a sustained window) and the run settled; the
     generator is meant to fail, so its image quality is not asked."""
     return {"d_is_strong": check(ev["late_d_acc_fake"], f"D's accuracy on fakes, mean over the second half of "
                                  f"training, >= {v.strong_d_acc_fake_min:g}", ev["late_d_acc_fake"] >= v.strong_d_acc_fake_min),
-            "plateaued": rule.plateaued(ev["fid_steps"], ev["fid_curve"])}
+            "settled": rule.settled(ev["fid_steps"], ev["fid_curve"])}
 
 
 def drawn(runs: Runs, params) -> dict:
