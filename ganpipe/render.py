@@ -258,13 +258,15 @@ def _condition_table(claim, f: dict, evidence: dict, snaps: dict, figs: Figures)
             key = f"{name}/{c['name']}"
             if key in snaps:
                 steps, images = snaps[key]
-                title = f"{name}, {c['name']}\nstep {steps[-1]}, seed {next(iter(c['seeds']))}"
+                # one knob per line: a cell's name is too long for one panel's width
+                cell = c["name"].replace("+", "\n")
+                title = f"{name}\n{cell}\nstep {steps[-1]}, seed {next(iter(c['seeds']))}"
                 panels[title] = images[-1][:25]
                 if claim.map_autoscaled:
-                    panels[f"{title}, autoscaled"] = autoscaled(images[-1][:25])
+                    panels[f"{title}\nautoscaled"] = autoscaled(images[-1][:25])
     if panels:
         ncols = len(names) * (2 if claim.map_autoscaled else 1)
         path = figs.add(f"{claim.id.lower()}_conditions.png", grids_figure(panels, ncols=ncols if ncols > 1 else
-                                                                      min(len(panels), 4), size=2.2))
+                                                                      min(len(panels), 4), size=2.2, title_lines=5))
         out += [f"![{claim.id} conditions]({path})", ""]
     return out
