@@ -8,7 +8,7 @@ every condition; a single-run claim (F2, F2b, F6, F7) reads toys, the math or th
     single(inputs)       -> (plain numbers, what the report draws)       (single-run)
     judge(ev, t)         -> a record: observed, thresholds, checks, verdict (see `record`)
     validity(ev, v, rule) -> {name: check}: what must hold for the checks to mean anything (`rule`:
-                         ganpipe.trained.Rule, the calibrated trained / plateaued checks)
+                         ganpipe.trained.Rule, the calibrated trained / settled checks)
     section(f, r)        -> the report's figure and paragraph (markdown lines)
 """
 
