@@ -91,6 +91,17 @@ def test_report_links_only_existing_images(repo):
     assert "## Provenance" in report and "sha256 images" in report
 
 
+def test_report_opens_with_each_hands_on_finding_in_one_sentence_from_its_record(repo):
+    from ganpipe.verdicts import in_words
+
+    report = (repo / "reports" / "report.md").read_text()
+    findings = json.loads((repo / "stages" / "findings" / "findings.json").read_text())
+    opening = report[:report.index("## Models")]
+    for topic, claim in (("Collapse under a too-strong discriminator", "F1"), ("Embossing at a large clip", "F3b")):
+        assert f"- **{topic}** ({claim}): {in_words(findings[claim], 2)}." in opening
+    assert "**3x3 against 5x5 output kernels** (F4b, F4c)" in opening
+
+
 def test_training_stages_write_grids_and_reconstructions(repo):
     for model in ("ae", "vae", "gan", "wgan"):
         out = repo / "stages" / model
