@@ -62,9 +62,9 @@ def mappings(obj, path=()):
 
 
 def listed(path: tuple) -> bool:
-    """Items of the seed lists, of condition maps and of the controls' dose ladders: checked by their
-    own tests (test_conditions, test_controls)."""
-    return "map" in path or (len(path) > 1 and (path[-2] in ("seeds", "map_seeds") or path[:2] == ("findings", "controls")))
+    """Items of the seed lists, of condition maps and their confirm lists and of the controls' dose
+    ladders: checked by their own tests (test_conditions, test_controls)."""
+    return "map" in path or "confirm" in path or (len(path) > 1 and (path[-2] in ("seeds", "map_seeds") or path[:2] == ("findings", "controls")))
 
 
 LEAVES = [p for p in leaves(PROJECT) if not listed(p)]
