@@ -104,7 +104,7 @@ def test_a_batch_norm_critic_scores_each_batch_by_its_own_statistics():
         alone, _ = both(obj.C, real, fake, separately=True)
         assert (not torch.allclose(together, alone, atol=1e-5)) == depends, norm
         obj.step(lambda: real)
-        assert max(float(p.abs().max()) for p in obj.C.parameters()) <= obj.p.clip
+        assert max(float(p.detach().abs().max()) for p in obj.C.parameters()) <= obj.p.clip
     with pytest.raises(ParamsError, match="critic_norm = batch is not allowed with constraint = gp"):
         parse_params({"wgan": {"critic_norm": "batch", "constraint": "gp"}}, "params.yaml")
     with pytest.raises(ParamsError) as err:  # each value is a valid knob, the cell is not
