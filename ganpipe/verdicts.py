@@ -69,11 +69,19 @@ def spread(seeds: dict[str, dict], key: str) -> dict | None:
     return {"mean": float(np.mean(values)), "min": float(min(values)), "max": float(max(values))}
 
 
+def judged_and_leads(conditions: list[dict], n_seeds: int) -> tuple[list[dict], list[dict]]:
+    """The conditions that give a verdict (run at every seed, valid) and the leads (held at the
+    scan seeds only): what both summaries below name."""
+    judged = [c for c in conditions if c["n_seeds"] >= n_seeds and c["verdict"] != INCONCLUSIVE]
+    leads = [c for c in conditions if c["n_seeds"] < n_seeds and c["verdict"] == REPRODUCED]
+    return judged, leads
+
+
 def map_summary(conditions: list[dict], n_seeds: int) -> str:
     """One sentence: where the effect appears among the conditions tried."""
-    full = [c for c in conditions if c["n_seeds"] >= n_seeds and c["verdict"] != INCONCLUSIVE]
+    full, lead_conds = judged_and_leads(conditions, n_seeds)
     named = [c["name"] for c in full if c["verdict"] == REPRODUCED]
-    leads = [c["name"] for c in conditions if c["n_seeds"] < n_seeds and c["verdict"] == REPRODUCED]
+    leads = [c["name"] for c in lead_conds]
     if named:
         text = f"reproduced under {', '.join(named)} (at every seed)"
     elif full:
@@ -98,8 +106,7 @@ def in_words(f: dict, n_seeds: int) -> str:
     conds = f.get("conditions") or [{"name": "base", "n_seeds": n_seeds, "verdict": f["verdict"],
                                      "holds_in": f["holds_in"], "validity": f["validity"]}]
     tried = f"{len(conds)} condition{'s' if len(conds) > 1 else ''} tried"
-    full = [c for c in conds if c["n_seeds"] >= n_seeds]
-    judged = [c for c in full if c["verdict"] != INCONCLUSIVE]
+    judged, lead_conds = judged_and_leads(conds, n_seeds)
     held = [f"`{c['name']}`" for c in judged if c["verdict"] == REPRODUCED]
     partly = [f"`{c['name']}` ({c['holds_in']} seeds)" for c in judged if c["verdict"] == MIXED]
     if held:
@@ -111,7 +118,7 @@ def in_words(f: dict, n_seeds: int) -> str:
     else:
         failed = sorted({name for c in conds for name, v in c["validity"].items() if not v["ok"]})
         text = f"not tested: none of the {tried} gave valid runs at every seed (failed: {', '.join(failed)})"
-    leads = [f"`{c['name']}`" for c in conds if c["n_seeds"] < n_seeds and c["verdict"] == REPRODUCED]
+    leads = [f"`{c['name']}`" for c in lead_conds]
     if leads:
         text += f"; it held at the scan seed under {', '.join(leads)}, a lead still to confirm at every seed"
     return text
