@@ -180,14 +180,15 @@ class _MappedExperiment:
                     except ValidationError as exc:
                         raise ValueError(f"{where}.{key} = {json.dumps(value)} is not allowed: "
                                          f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
-        for name, overrides in self.cells().items():  # each knob's values may be fine and a cell not
+        cells = self.cells()
+        for name, overrides in cells.items():  # each knob's values may be fine and a cell not
             try:
                 type(self).model_validate({**self.model_dump(exclude={"map", "confirm"}), **overrides})
             except ValidationError as exc:
                 raise ValueError(f"map cell {name} is not allowed: "
                                  f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
         if self.confirm:
-            names = list(self.cells())
+            names = list(cells)
             unknown = [c for c in self.confirm if c not in names]
             if unknown:
                 raise ValueError(f"confirm: {unknown[0]!r} is not a condition of the map; its conditions: "
