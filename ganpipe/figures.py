@@ -30,12 +30,13 @@ def png(fig) -> bytes:
     return buf.getvalue()
 
 
-def grids_figure(panels: dict[str, np.ndarray], ncols: int | None = None, size: float = 2.4, title_lines: int = 2):
+def grids_figure(panels: dict[str, np.ndarray], ncols: int | None = None, size: float = 2.4):
     """One grid of samples per panel, at a fixed range [0, 255]; room above each for its title."""
     import matplotlib.pyplot as plt
 
     ncols = ncols or len(panels)
     nrows = math.ceil(len(panels) / ncols)
+    title_lines = max(title.count("\n") + 1 for title in panels)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.15 * max(title_lines - 2, 0)) * nrows + 0.3),
                              squeeze=False, layout="constrained")
     for ax in axes.flat:

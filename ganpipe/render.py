@@ -267,6 +267,6 @@ def _condition_table(claim, f: dict, evidence: dict, snaps: dict, figs: Figures)
     if panels:
         ncols = len(names) * (2 if claim.map_autoscaled else 1)
         path = figs.add(f"{claim.id.lower()}_conditions.png", grids_figure(panels, ncols=ncols if ncols > 1 else
-                                                                      min(len(panels), 4), size=2.2, title_lines=5))
+                                                                      min(len(panels), 4), size=2.2))
         out += [f"![{claim.id} conditions]({path})", ""]
     return out
