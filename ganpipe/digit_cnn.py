@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from ganpipe.images import to_tensor
 from ganpipe.files import InputError, load_torch
+from ganpipe.runtime import one_thread
 
 FEATURES = 128
 
@@ -96,12 +97,14 @@ class FeatureClassifier:
 
     @torch.no_grad()
     def embed(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Penultimate features (N x 128, float32) and class probabilities (N x 10) of uint8 images."""
+        """Penultimate features (N x 128, float32) and class probabilities (N x 10) of uint8 images,
+        on one thread: the same bits whatever the machine's core count."""
         feats, probs = [], []
-        for i in range(0, len(images), self.batch_size):
-            h = self.net.features(to_tensor(images[i : i + self.batch_size]))
-            feats.append(h)
-            probs.append(torch.softmax(self.net.head(h), dim=1))
+        with one_thread():
+            for i in range(0, len(images), self.batch_size):
+                h = self.net.features(to_tensor(images[i : i + self.batch_size]))
+                feats.append(h)
+                probs.append(torch.softmax(self.net.head(h), dim=1))
         return torch.cat(feats).numpy(), torch.cat(probs).numpy()
 
     def accuracy(self, images: np.ndarray, labels: np.ndarray) -> float:

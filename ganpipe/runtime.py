@@ -6,6 +6,7 @@ import ctypes
 import os
 import random
 import socket
+from contextlib import contextmanager
 from typing import Mapping
 
 # How long an OpenMP thread that has finished its share of a parallel op spins, in iterations of
@@ -84,6 +85,24 @@ def prepare_run_process() -> dict:
     torch.set_num_threads(1)
     return {"host": socket.gethostname(), "pid": os.getpid(), "threads": torch.get_num_threads(),
             "kept_freed_memory": keep_freed_memory(), "spin_count": os.environ.get("GOMP_SPINCOUNT")}
+
+
+@contextmanager
+def one_thread():
+    """Torch and the BLAS behind numpy and scipy on one thread inside the block: for a measure
+    whose numbers must not depend on the machine (the thread count changes how float sums are
+    split, so a feature differs in its last bits between one and two threads). Parallel work then
+    goes across processes, not threads."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def seed_everything(seed: int) -> None:
