@@ -14,6 +14,7 @@ import numpy as np
 from ganpipe import conditions, metrics
 from ganpipe.digit_cnn import FeatureClassifier
 from ganpipe.files import InputError, load_npz, load_torch
+from ganpipe.runtime import one_thread
 
 # The output heads' experiments (F4, F4b, F4c; F5's baseline); the F3 sweep is every experiment
 # whose name starts with "f3_clip".
@@ -80,26 +81,77 @@ def weight_histogram(critic_state: dict, clip: float, bins: int = 41) -> dict:
     return {"edges": edges.tolist(), "counts": counts.tolist(), "boundary_share": metrics.boundary_share(w, clip)}
 
 
-class Runs:
-    """Every run of the findings experiments, loaded once, with its snapshot measures."""
+@dataclass(frozen=True)
+class SnapshotMeter:
+    """What a run's snapshot series is measured with: the feature classifier, the real digits'
+    features and the black-image limit. `many` measures runs in worker processes, one per core:
+    each series is a run's own work and takes a few seconds. Every series is measured on one
+    thread, so it has the same bits in a worker or in this process, on any machine."""
 
-    def __init__(self, stages: Path, clf: FeatureClassifier, real_snap_feats: np.ndarray, peak_max: float):
-        self.stages, self.clf, self.real_snap_feats, self.peak_max = stages, clf, real_snap_feats, peak_max
-        self._runs: dict[tuple, Run] = {}
-        self._series: dict[tuple, dict] = {}
+    classifier_path: Path
+    real_feats: np.ndarray
+    peak_max: float
+
+    def one(self, folder: Path) -> dict:
+        with one_thread():
+            return snapshot_series(Run(folder), _classifier(self.classifier_path), self.real_feats, self.peak_max)
+
+    def many(self, folders: list[Path]) -> dict[Path, dict]:
+        import os
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        if len(folders) < 2:
+            return {folder: self.one(folder) for folder in folders}
+        ctx = get_context("forkserver")  # a fresh process, not a fork of this one's torch threads
+        ctx.set_forkserver_preload(["torch", "ganpipe.evidence", "ganpipe.digit_cnn"])
+        workers = min(len(folders), len(os.sched_getaffinity(0)))
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            return dict(zip(folders, pool.map(self.one, folders)))
+
+
+_classifiers: dict[Path, FeatureClassifier] = {}
+
+
+def _classifier(path: Path) -> FeatureClassifier:
+    """The classifier at `path`, loaded once per process."""
+    from ganpipe.digit_cnn import load_classifier
+
+    if path not in _classifiers:
+        _classifiers[path] = load_classifier(path)
+    return _classifiers[path]
+
+
+class Runs:
+    """Every run of the findings experiments (and any other run folder, by path), loaded once,
+    with its snapshot measures."""
+
+    def __init__(self, stages: Path, meter: SnapshotMeter):
+        self.stages, self.meter = stages, meter
+        self._runs: dict[Path, Run] = {}
+        self._series: dict[Path, dict] = {}
         self._histograms: dict[tuple, dict] = {}
 
+    def folder(self, name: str, condition: str, seed: int) -> Path:
+        return conditions.run_folder(self.stages / "experiments" / name, condition, seed)
+
     def run(self, name: str, condition: str, seed: int) -> Run:
-        key = (name, condition, seed)
-        if key not in self._runs:
-            self._runs[key] = Run(conditions.run_folder(self.stages / "experiments" / name, condition, seed))
-        return self._runs[key]
+        folder = self.folder(name, condition, seed)
+        if folder not in self._runs:
+            self._runs[folder] = Run(folder)
+        return self._runs[folder]
 
     def series(self, name: str, condition: str, seed: int) -> dict:
-        key = (name, condition, seed)
-        if key not in self._series:
-            self._series[key] = snapshot_series(self.run(*key), self.clf, self.real_snap_feats, self.peak_max)
-        return self._series[key]
+        return self.series_at(self.folder(name, condition, seed))
+
+    def series_at(self, folder: Path) -> dict:
+        if folder not in self._series:
+            self._series[folder] = self.meter.one(folder)
+        return self._series[folder]
+
+    def measure(self, folders: list[Path]) -> None:
+        """Measure these runs' series at once, across processes (what `series` then returns)."""
+        self._series |= self.meter.many([f for f in dict.fromkeys(folders) if f not in self._series])
 
     def histogram(self, name: str, condition: str, seed: int, clip: float) -> dict:
         """The run's critic weights over [-c, c] and its share at the boundary (a WGAN with clipping)."""

@@ -118,14 +118,13 @@ def calibration(params, stages, runs, clf, real_feats) -> dict:
     import torch
 
     from ganpipe import conditions, metrics, objectives
-    from ganpipe.evidence import Run, snapshot_series
     from ganpipe.files import load_torch
     from ganpipe.images import to_uint8
 
     f = params.findings
     long = {}
     for model in ("gan", "wgan"):
-        s = snapshot_series(Run(stages / model), clf, real_feats, runs.peak_max)
+        s = runs.series_at(stages / model)
         long[f"{model} ({s['step'][-1]} steps)"] = (s["step"], s["fid"])
     short = {}
     for name in TENTHS:

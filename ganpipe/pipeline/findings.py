@@ -23,7 +23,7 @@ from ganpipe.claims.claim import SingleInputs
 from ganpipe.controls import run_controls
 from ganpipe.data import load_split
 from ganpipe.evaluation import Reference, equal_n
-from ganpipe.evidence import SWEEP_PREFIX, Context, Runs
+from ganpipe.evidence import SWEEP_PREFIX, Context, Runs, SnapshotMeter
 from ganpipe.files import write_json
 from ganpipe.judge import judge_seeded, judge_single
 from ganpipe.params import Params, ParamsError
@@ -61,7 +61,10 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
     real_snap_feats, _ = clf.embed(test.images[:snap_n])
     n = equal_n(params.evaluate.n_samples, len(test.images), len(train.images))
     reference = Reference(clf, test.images[:n], k=params.evaluate.k)
-    runs = Runs(stages, clf, real_snap_feats, limits["peak_brightness"])
+    runs = Runs(stages, SnapshotMeter(classifier_path, real_snap_feats, limits["peak_brightness"]))
+    every_run = [(name, cond.name, seed) for name, exp in exps.items()
+                 for cond in conditions.conditions(exp, f.seeds, f.map_seeds) for seed in cond.seeds]
+    runs.measure([stages / "gan", stages / "wgan", *(runs.folder(*key) for key in every_run)])
     clips = {name: exps[name].clip for name in sweep}
     calibration = trained.calibration(params, stages, runs, clf, real_snap_feats)
     flops = {name: cost.step_flops(exps[name].model, exps[name]) for c in CLAIMS.values() if c.id == "F5"
@@ -82,14 +85,12 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
 
     # what the report draws: every run's snapshot measures and timing, each sweep run's weight histogram
     series, timing, hists = {}, {}, {}
-    for name, exp in exps.items():
-        for cond in conditions.conditions(exp, f.seeds, f.map_seeds):
-            for seed in cond.seeds:
-                key = f"{name}/{cond.name}/seed_{seed}"
-                series[key] = runs.series(name, cond.name, seed)
-                timing[key] = runs.run(name, cond.name, seed).timing
-                if name in sweep:
-                    hists[key] = runs.histogram(name, cond.name, seed, clips[name])
+    for name, cond, seed in every_run:
+        key = f"{name}/{cond}/seed_{seed}"
+        series[key] = runs.series(name, cond, seed)
+        timing[key] = runs.run(name, cond, seed).timing
+        if name in sweep:
+            hists[key] = runs.histogram(name, cond, seed, clips[name])
     evidence = {"n": n, "snapshot_n": snap_n, "real": real, "series": series, "timing": timing,
                 "controls": controls, "calibration": calibration, "flops": flops,
                 "seeds": f.seeds, "map_seeds": f.map_seeds, "sweep": sweep, "clips": clips, "histograms": hists,
