@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ganpipe.params import cell_config
+
 BASE = "base"
 
 
@@ -46,16 +48,11 @@ def conditions(exp, seeds: list[int], map_seeds: list[int]) -> list[Condition]:
     return found
 
 
-def config_of(exp, overrides: dict):
-    """The experiment's config with a condition's knobs set (validated as any config is)."""
-    return type(exp).model_validate({**exp.model_dump(exclude={"map", "confirm"}), **overrides})
-
-
 def run_folder(experiment_dir: Path, condition: str, seed: int) -> Path:
     return experiment_dir / condition / f"seed_{seed}"
 
 
 def jobs(name: str, exp, seeds: list[int], map_seeds: list[int], out: Path) -> list[Job]:
     """Every run of one experiment (outputs under `out`), condition by condition, seed by seed."""
-    return [Job(name, c.name, seed, config_of(exp, c.overrides), run_folder(out, c.name, seed))
+    return [Job(name, c.name, seed, cell_config(exp, c.overrides), run_folder(out, c.name, seed))
             for c in conditions(exp, seeds, map_seeds) for seed in c.seeds]

@@ -142,11 +142,23 @@ class WGANParams(GeneratorParams):
 # A condition map: each key a knob of the experiment, each value the list of settings to try.
 # Every combination is one condition, trained at findings.map_seeds (the experiment's own setting
 # at findings.seeds). A list of such grids is their union: one knob at a time, say, rather than
-# every combination. Values are checked as the experiment's own knobs would be.
+# every combination. Values are checked as the experiment's own knobs would be. `model` is a knob
+# too: a GAN experiment's cell with model=wgan trains the same generator and loop under a WGAN
+# (the other model's own knobs at its defaults, or as the grid sets them).
 ConditionGrid = dict[str, Annotated[list[bool | int | float | str], Field(min_length=1)]]
 _MAP_TAGS = ("one grid", "grids")  # (an error names the key as the file has it: map.steps, map.1.steps)
 ConditionMap = Annotated[Annotated[ConditionGrid, Tag(_MAP_TAGS[0])] | Annotated[list[ConditionGrid], Tag(_MAP_TAGS[1])],
                          Discriminator(lambda v: _MAP_TAGS[isinstance(v, list)])]
+SHARED_KNOBS = set(GeneratorParams.model_fields)  # what a cell that changes `model` keeps
+
+
+def cell_config(exp, overrides: dict):
+    """An experiment's config with a map cell's knobs set, validated as any config is."""
+    model = overrides.get("model", exp.model)
+    own = exp.model_dump(exclude={"map", "confirm"})
+    if model != exp.model:
+        own = {k: v for k, v in own.items() if k in SHARED_KNOBS}
+    return EXPERIMENTS[model].model_validate({**own, **overrides, "model": model})
 
 
 class _MappedExperiment:
@@ -161,29 +173,39 @@ class _MappedExperiment:
         for grid in self.grids:
             keys = list(grid)
             for values in itertools.product(*(grid[k] for k in keys)):
-                overrides = {k: v for k, v in zip(keys, values) if getattr(self, k) != v}
+                overrides = {k: v for k, v in zip(keys, values) if getattr(self, k, None) != v}
                 if overrides:
                     found.setdefault("+".join(f"{k}={v}" for k, v in sorted(overrides.items())), overrides)
         return found
 
     @model_validator(mode="after")
     def _grid(self):
-        fields = type(self).model_fields
         for i, grid in enumerate(self.grids):
             where = f"map.{i}" if isinstance(self.map, list) else "map"
+            models = grid.get("model", [])
+            for value in models:
+                if value not in EXPERIMENTS:
+                    raise ValueError(f"{where}.model = {json.dumps(value)} is not allowed: allowed: "
+                                     f"{', '.join(EXPERIMENTS)}")
             for key, values in grid.items():
-                if key in ("model", "map", "confirm") or key not in fields:
-                    raise ValueError(f"{where}.{key} is not allowed: {key!r} is not a knob of a {self.model} experiment")
+                if key == "model":
+                    continue
+                # the first model of the grid whose knob it is: this experiment's own, else one it switches to
+                owner = next((m for m in [self.model, *models] if key in EXPERIMENTS[m].model_fields
+                              and key not in ("model", "map", "confirm")), None)
+                if owner is None:
+                    raise ValueError(f"{where}.{key} is not allowed: {key!r} is not a knob of a "
+                                     f"{' or '.join(dict.fromkeys([self.model, *models]))} experiment")
                 for value in values:
                     try:
-                        type(self).model_validate({**self.model_dump(exclude={"map", "confirm"}), key: value})
+                        cell_config(self, {key: value} if owner == self.model else {"model": owner, key: value})
                     except ValidationError as exc:
                         raise ValueError(f"{where}.{key} = {json.dumps(value)} is not allowed: "
                                          f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
         cells = self.cells()
         for name, overrides in cells.items():  # each knob's values may be fine and a cell not
             try:
-                type(self).model_validate({**self.model_dump(exclude={"map", "confirm"}), **overrides})
+                cell_config(self, overrides)
             except ValidationError as exc:
                 raise ValueError(f"map cell {name} is not allowed: "
                                  f"{exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
@@ -211,6 +233,7 @@ class WGANExperiment(_MappedExperiment, WGANParams):
 
 
 Experiment = Annotated[GANExperiment | WGANExperiment, Field(discriminator="model")]
+EXPERIMENTS = {"gan": GANExperiment, "wgan": WGANExperiment}
 
 
 class ToyParams(Strict):

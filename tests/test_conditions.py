@@ -10,7 +10,7 @@ import torch
 from ganpipe import conditions
 from ganpipe.models import ImageSpace, make_discriminator, make_generator
 from ganpipe.objectives import both, build
-from ganpipe.params import GANExperiment, GANParams, ParamsError, WGANParams, parse_params
+from ganpipe.params import GANExperiment, GANParams, ParamsError, WGANExperiment, WGANParams, cell_config, parse_params
 
 LOOP = {"steps": 4, "batch_size": 16, "log_every": 2, "grid_every": 2, "checkpoint_every": 4, "snapshot_size": 64}
 
@@ -31,7 +31,31 @@ def test_a_list_of_grids_is_their_union_and_a_confirmed_condition_runs_at_every_
     found = conditions.conditions(exp, [0, 1, 2], [0])
     assert [(c.name, c.seeds) for c in found] == [("base", (0, 1, 2)), ("output=sigmoid", (0,)),
                                                    ("d_pretrain=500", (0, 1, 2))]  # the base cell is the base
-    assert conditions.config_of(exp, found[2].overrides).confirm == []
+    assert cell_config(exp, found[2].overrides).confirm == []
+
+
+def test_a_cell_that_switches_the_model_keeps_the_generator_and_the_loop():
+    exp = GANExperiment(model="gan", generator="fc", steps=3000, grid_every=300, lr_d=1e-3,
+                        map=[{"model": ["wgan"], "lr": [1e-3], "steps": [1000]}])
+    (name, overrides), = exp.cells().items()
+    assert name == "lr=0.001+model=wgan+steps=1000"
+    cfg = cell_config(exp, overrides)
+    assert isinstance(cfg, WGANExperiment) and cfg.model == "wgan"
+    assert (cfg.generator, cfg.steps, cfg.grid_every, cfg.lr) == ("fc", 1000, 300, 1e-3)  # kept, kept, set
+    assert cfg.clip == WGANParams().clip and cfg.n_critic == WGANParams().n_critic  # the WGAN's own defaults
+    jobs = conditions.jobs("f4_fc", exp, [0, 1], [0], Path("out"))
+    assert [(j.cfg.model, j.seed) for j in jobs] == [("gan", 0), ("gan", 1), ("wgan", 0)]
+
+
+@pytest.mark.parametrize("grid, says", [
+    ({"model": ["vae"]}, "map.0.model = \"vae\" is not allowed: allowed: gan, wgan"),
+    ({"clip": [0.1]}, "map.0.clip is not allowed: 'clip' is not a knob of a gan experiment"),
+    ({"model": ["wgan"], "clip": [-1]}, "map.0.clip = -1 is not allowed"),
+])
+def test_a_model_switch_is_checked_against_the_model_it_switches_to(grid, says):
+    with pytest.raises(ParamsError) as err:
+        parse_params({"findings": {"experiments": {"x": {"model": "gan", "map": [grid]}}}}, "params.yaml")
+    assert says in str(err.value) and "\n" not in str(err.value)
 
 
 def test_confirming_a_condition_the_map_lacks_is_refused_in_one_line():
