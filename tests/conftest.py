@@ -136,9 +136,9 @@ E2E_PARAMS = {
                 "f1_strong_d": {"model": "gan", "d_steps": 3, "lr_d": 1.0e-3, "map": {"output": ["tanh", "sigmoid"]}},
                 "f3_clip_001": {"model": "wgan", "generator": "fc", "clip": 0.01, "n_critic": 2},
                 "f3_clip_1": {"model": "wgan", "generator": "fc", "clip": 1.0, "n_critic": 2},
-                "f4_fc": {"model": "gan", "generator": "fc"},
-                "f4_conv3": {"model": "gan", "generator": "conv3"},
-                "f4_conv5": {"model": "gan", "generator": "conv5"},
+                # the heads under the WGAN too: a map cell that switches the model, end to end
+                **{f"f4_{head}": {"model": "gan", "generator": head, "map": [{"model": ["wgan"], "n_critic": [2]}]}
+                   for head in ("fc", "conv3", "conv5")},
                 "f5_upsample": {"model": "gan", "generator": "upsample"},
                 "trained_gan_tenth": {"model": "gan", "steps": 6, "grid_every": 1},
                 "trained_wgan_tenth": {"model": "wgan", "n_critic": 2, "steps": 6, "grid_every": 1},

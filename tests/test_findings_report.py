@@ -65,6 +65,15 @@ def test_the_condition_map_runs_at_the_map_seeds(repo):
     assert "| output=sigmoid | 1 |" in report and "*Condition map*" in report
 
 
+def test_the_heads_also_run_under_the_wgan_as_a_map_cell(repo):
+    findings = json.loads((repo / "stages" / "findings" / "findings.json").read_text())
+    for claim in ("F4", "F4b", "F4c"):
+        assert [c["name"] for c in findings[claim]["conditions"]] == ["base", "model=wgan+n_critic=2"], claim
+    run = repo / "stages/experiments/f4_conv3/model=wgan+n_critic=2/seed_0"
+    assert (run / "critic.pt").is_file() and not (run / "discriminator.pt").exists()  # trained as a WGAN
+    assert "wasserstein" in (run / "history.csv").read_text().splitlines()[0]
+
+
 def test_moving_a_threshold_moves_the_verdict(repo):
     findings = json.loads((repo / "stages" / "findings" / "findings.json").read_text())
     f3 = findings["F3"]
