@@ -9,6 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -72,6 +73,16 @@ def test_the_heads_also_run_under_the_wgan_as_a_map_cell(repo):
     run = repo / "stages/experiments/f4_conv3/model=wgan+n_critic=2/seed_0"
     assert (run / "critic.pt").is_file() and not (run / "discriminator.pt").exists()  # trained as a WGAN
     assert "wasserstein" in (run / "history.csv").read_text().splitlines()[0]
+
+
+def test_snapshot_series_are_the_same_bits_in_worker_processes_as_in_this_one(repo):
+    from ganpipe.evidence import SnapshotMeter
+
+    runs = sorted((repo / "stages/experiments/f4_fc").glob("*/seed_0"))  # the GAN and the WGAN cell
+    real_feats = np.random.default_rng(0).normal(size=(64, 128)).astype(np.float32)
+    meter = SnapshotMeter(repo / "stages/classifier/classifier.pt", real_feats, 0.3)
+    assert len(runs) == 2
+    assert meter.many(runs) == {run: meter.one(run) for run in runs}
 
 
 def test_moving_a_threshold_moves_the_verdict(repo):
