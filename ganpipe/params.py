@@ -152,6 +152,11 @@ ConditionMap = Annotated[Annotated[ConditionGrid, Tag(_MAP_TAGS[0])] | Annotated
 SHARED_KNOBS = set(GeneratorParams.model_fields)  # what a cell that changes `model` keeps
 
 
+def _knobs(model: str) -> set[str]:
+    """What a map may set for `model`: its config's fields, not the experiment's own bookkeeping."""
+    return set(EXPERIMENTS[model].model_fields) - {"model", "map", "confirm"}
+
+
 def cell_config(exp, overrides: dict):
     """An experiment's config with a map cell's knobs set, validated as any config is."""
     model = overrides.get("model", exp.model)
@@ -191,8 +196,7 @@ class _MappedExperiment:
                 if key == "model":
                     continue
                 # the first model of the grid whose knob it is: this experiment's own, else one it switches to
-                owner = next((m for m in [self.model, *models] if key in EXPERIMENTS[m].model_fields
-                              and key not in ("model", "map", "confirm")), None)
+                owner = next((m for m in [self.model, *models] if key in _knobs(m)), None)
                 if owner is None:
                     raise ValueError(f"{where}.{key} is not allowed: {key!r} is not a knob of a "
                                      f"{' or '.join(dict.fromkeys([self.model, *models]))} experiment")
