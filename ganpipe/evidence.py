@@ -5,6 +5,8 @@ training, the clip sweep, the output heads). Each claim's own evidence is in gan
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,7 @@ import numpy as np
 
 from ganpipe import conditions, metrics
 from ganpipe.digit_cnn import FeatureClassifier
-from ganpipe.files import InputError, load_npz, load_torch
+from ganpipe.files import InputError, load_npz, load_torch, write_json
 from ganpipe.runtime import one_thread
 
 # The output heads' experiments (F4, F4b, F4c; F5's baseline); the F3 sweep is every experiment
@@ -81,33 +83,99 @@ def weight_histogram(critic_state: dict, clip: float, bins: int = 41) -> dict:
     return {"edges": edges.tolist(), "counts": counts.tolist(), "boundary_share": metrics.boundary_share(w, clip)}
 
 
+# The code a series depends on besides its run's snapshots and the meter's inputs: a change to any
+# of these modules changes every cached series' key
+MEASURE_MODULES = ("ganpipe.evidence", "ganpipe.metrics", "ganpipe.controls", "ganpipe.digit_cnn", "ganpipe.images",
+                   "ganpipe.runtime")
+
+
 @dataclass(frozen=True)
 class SnapshotMeter:
     """What a run's snapshot series is measured with: the feature classifier, the real digits'
     features and the black-image limit. `many` measures runs in worker processes, one per core:
     each series is a run's own work and takes a few seconds. Every series is measured on one
-    thread, so it has the same bits in a worker or in this process, on any machine."""
+    thread, so it has the same bits in a worker or in this process, on any machine.
+
+    With a `cache` folder, a series measured once is read back when the run's snapshots, the
+    classifier, the real features, the limit and the measuring code are all the same bytes (a
+    SHA-256 of all of them names the file): a findings stage re-run after one model changed (`dvc
+    exp run -S wgan.clip=0.1`) measures that model's series alone. A cached series is the JSON of
+    the same floats, so the findings do not depend on whether the cache was warm."""
 
     classifier_path: Path
     real_feats: np.ndarray
     peak_max: float
+    cache: Path | None = None
 
     def one(self, folder: Path) -> dict:
+        return self.many([folder])[folder]
+
+    def many(self, folders: list[Path]) -> dict[Path, dict]:
+        found = {folder: self._cached(folder) for folder in folders}
+        todo = [folder for folder, series in found.items() if series is None]
+        # through JSON as a cached one is read back: the same floats, and the same key order
+        measured = {folder: json.loads(json.dumps(series, sort_keys=True))
+                    for folder, series in zip(todo, self._measure_all(todo))}
+        for folder, series in measured.items():
+            self._store(folder, series)
+        return found | measured
+
+    def prune(self, keep: list[Path]) -> None:
+        """Drop the cached series of runs other than `keep` (the runs of this findings stage)."""
+        if self.cache is None or not self.cache.is_dir():
+            return
+        wanted = {self._key(folder) + ".json" for folder in keep}
+        for entry in self.cache.glob("*.json"):
+            if entry.name not in wanted:
+                entry.unlink(missing_ok=True)
+
+    def _measure(self, folder: Path) -> dict:
         with one_thread():
             return snapshot_series(Run(folder), _classifier(self.classifier_path), self.real_feats, self.peak_max)
 
-    def many(self, folders: list[Path]) -> dict[Path, dict]:
+    def _measure_all(self, folders: list[Path]) -> list[dict]:
         import os
         from concurrent.futures import ProcessPoolExecutor
         from multiprocessing import get_context
 
         if len(folders) < 2:
-            return {folder: self.one(folder) for folder in folders}
+            return [self._measure(folder) for folder in folders]
         ctx = get_context("forkserver")  # a fresh process, not a fork of this one's torch threads
         ctx.set_forkserver_preload(["torch", "ganpipe.evidence", "ganpipe.digit_cnn"])
         workers = min(len(folders), len(os.sched_getaffinity(0)))
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            return dict(zip(folders, pool.map(self.one, folders)))
+            return list(pool.map(self._measure, folders))
+
+    @functools.cached_property
+    def _inputs_digest(self) -> bytes:
+        """Everything a series depends on except the run's own snapshots."""
+        import importlib
+
+        h = hashlib.sha256()
+        h.update(Path(self.classifier_path).read_bytes())
+        feats = np.ascontiguousarray(self.real_feats)
+        h.update(f"{feats.dtype}{feats.shape}{self.peak_max!r}".encode())
+        h.update(feats.tobytes())
+        for module in MEASURE_MODULES:
+            h.update(Path(importlib.import_module(module).__file__).read_bytes())
+        return h.digest()
+
+    def _key(self, folder: Path) -> str:
+        snapshots = folder / "snapshots.npz"
+        if not snapshots.is_file():
+            return ""
+        return hashlib.sha256(self._inputs_digest + snapshots.read_bytes()).hexdigest()
+
+    def _cached(self, folder: Path) -> dict | None:
+        if self.cache is None:
+            return None
+        key = self._key(folder)
+        entry = self.cache / f"{key}.json"
+        return json.loads(entry.read_text()) if key and entry.is_file() else None
+
+    def _store(self, folder: Path, series: dict) -> None:
+        if self.cache is not None:
+            write_json(self.cache / f"{self._key(folder)}.json", series)
 
 
 _classifiers: dict[Path, FeatureClassifier] = {}

@@ -85,6 +85,37 @@ def test_snapshot_series_are_the_same_bits_in_worker_processes_as_in_this_one(re
     assert meter.many(runs) == {run: meter.one(run) for run in runs}
 
 
+def test_a_cached_series_is_read_back_as_measured_and_a_changed_run_is_measured_again(repo, tmp_path, monkeypatch):
+    import shutil
+
+    from ganpipe.evidence import SnapshotMeter
+
+    runs = sorted((repo / "stages/experiments/f4_fc").glob("*/seed_0"))
+    real_feats = np.random.default_rng(0).normal(size=(64, 128)).astype(np.float32)
+    classifier = repo / "stages/classifier/classifier.pt"
+    fresh = SnapshotMeter(classifier, real_feats, 0.3).many(runs)
+    cold = SnapshotMeter(classifier, real_feats, 0.3, cache=tmp_path / "cache").many(runs)
+    assert cold == fresh and len(list((tmp_path / "cache").glob("*.json"))) == len(runs)
+
+    def measured(self, folder):
+        raise AssertionError(f"{folder} was measured again")
+
+    monkeypatch.setattr(SnapshotMeter, "_measure", measured)
+    warm = SnapshotMeter(classifier, real_feats, 0.3, cache=tmp_path / "cache")
+    assert warm.many(runs) == fresh
+    # other snapshots, or another classifier: another key, so the series is measured anew
+    changed = tmp_path / "changed"
+    shutil.copytree(runs[0], changed)
+    snaps = np.load(changed / "snapshots.npz")
+    np.savez_compressed(changed / "snapshots.npz", steps=snaps["steps"], images=snaps["images"][::-1])
+    with pytest.raises(AssertionError, match="measured again"):
+        warm.one(changed)
+    with pytest.raises(AssertionError, match="measured again"):
+        SnapshotMeter(classifier, real_feats * 2, 0.3, cache=tmp_path / "cache").one(runs[0])
+    warm.prune(keep=runs[:1])
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+
+
 def test_moving_a_threshold_moves_the_verdict(repo):
     findings = json.loads((repo / "stages" / "findings" / "findings.json").read_text())
     f3 = findings["F3"]

@@ -29,6 +29,10 @@ from ganpipe.judge import judge_seeded, judge_single
 from ganpipe.params import Params, ParamsError
 from ganpipe.tracking import stage_run
 
+# Measured snapshot series, by content (ganpipe.evidence.SnapshotMeter): beside the stage folders,
+# outside every stage's outputs, so DVC neither clears nor tracks it
+SERIES_CACHE = ".series-cache"
+
 
 def check_experiments(params: Params) -> list[str]:
     """The clip sweep, once every findings experiment a claim reads is known to be there; or a
@@ -61,10 +65,13 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
     real_snap_feats, _ = clf.embed(test.images[:snap_n])
     n = equal_n(params.evaluate.n_samples, len(test.images), len(train.images))
     reference = Reference(clf, test.images[:n], k=params.evaluate.k)
-    runs = Runs(stages, SnapshotMeter(classifier_path, real_snap_feats, limits["peak_brightness"]))
+    meter = SnapshotMeter(classifier_path, real_snap_feats, limits["peak_brightness"], cache=stages / SERIES_CACHE)
+    runs = Runs(stages, meter)
     every_run = [(name, cond.name, seed) for name, exp in exps.items()
                  for cond in conditions.conditions(exp, f.seeds, f.map_seeds) for seed in cond.seeds]
-    runs.measure([stages / "gan", stages / "wgan", *(runs.folder(*key) for key in every_run)])
+    measured = [stages / "gan", stages / "wgan", *(runs.folder(*key) for key in every_run)]
+    runs.measure(measured)
+    meter.prune(keep=measured)
     clips = {name: exps[name].clip for name in sweep}
     calibration = trained.calibration(params, stages, runs, clf, real_snap_feats)
     flops = {name: cost.step_flops(exps[name].model, exps[name]) for c in CLAIMS.values() if c.id == "F5"
