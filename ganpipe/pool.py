@@ -58,6 +58,15 @@ def context():
     return ctx
 
 
+def start_server() -> None:
+    """Start the forkserver now, before the stage opens its MLflow run: the server's imports (torch,
+    MLflow) then load while the stage's own do, on the other core, instead of after them."""
+    from multiprocessing import forkserver
+
+    context()
+    forkserver.ensure_running()
+
+
 # --- inside a worker ---------------------------------------------------------------------------
 
 _reports = None  # the stage's queue of (run, step, total, pid)

@@ -100,6 +100,8 @@ def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST
     uri = tracking_uri(params.mlflow)
     task_params = params.model_copy(update={"mlflow": params.mlflow.model_copy(update={"tracking_uri": uri})})
     cluster.check_store_reaches(uri, [], kind)  # SLURM with a file store: before the store is even opened
+    if kind == "pool":
+        pool.start_server()
     with stage_run(f"experiment-{name}", params, extra=exp) as run:
         began = time.perf_counter()
         args = (task_params, data_path, resume, run.run_id)
