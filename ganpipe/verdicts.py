@@ -121,4 +121,9 @@ def in_words(f: dict, n_seeds: int) -> str:
     leads = [f"`{c['name']}`" for c in lead_conds]
     if leads:
         text += f"; it held at the scan seed under {', '.join(leads)}, a lead still to confirm at every seed"
+    # run at every seed, held at some, but not valid: no verdict, and still worth a student's look
+    for c in conds:
+        if c["n_seeds"] >= n_seeds and c["verdict"] == INCONCLUSIVE and not c["holds_in"].startswith("0/"):
+            failed = ", ".join(sorted(name for name, v in c["validity"].items() if not v["ok"]))
+            text += f"; under `{c['name']}` it held at {c['holds_in']} seeds, in runs that failed validity ({failed})"
     return text

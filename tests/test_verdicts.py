@@ -76,7 +76,10 @@ def test_a_claim_in_words_names_where_it_held_and_never_calls_a_lead_a_verdict()
     assert verdicts.in_words(f, 3) == "reproduced under `output=tanh` at every seed, of the 3 conditions tried"
     f = {"verdict": "inconclusive", "holds_in": "2/3", "validity": {"stable": {"ok": False}, "trained": {"ok": True}}}
     assert verdicts.in_words(f, 3) == ("not tested: none of the 1 condition tried gave valid runs at every seed "
-                                       "(failed: stable)")
+                                       "(failed: stable); under `base` it held at 2/3 seeds, in runs that failed "
+                                       "validity (stable)")
+    f["holds_in"] = "0/3"
+    assert verdicts.in_words(f, 3).endswith("(failed: stable)")
 
 
 class Always:
