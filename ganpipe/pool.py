@@ -28,7 +28,7 @@ from ganpipe.progress import Progress, Run, Throttle
 from ganpipe.runtime import prepare_run_process, share_cores_fairly
 
 # every run of the project's largest experiment (9) at once: a run that starts when the others end
-# trains alone, leaving a core idle; each worker holds a few hundred MB
+# trains alone, leaving a core idle
 MAX_WORKERS = 12
 RETRIES = 2  # times a run is started again after its worker died; a third death fails the stage
 # What a run imports, loaded once in the forkserver: torch._dynamo (3.6 s, imported by torch's
