@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +106,7 @@ class SnapshotMeter:
     real_feats: np.ndarray
     peak_max: float
     cache: Path | None = None
+    _keys: dict = field(default_factory=dict, init=False, repr=False, compare=False)  # folder -> entry name
 
     def one(self, folder: Path) -> dict:
         return self.many([folder])[folder]
@@ -161,10 +162,12 @@ class SnapshotMeter:
         return h.digest()
 
     def _key(self, folder: Path) -> str:
-        snapshots = folder / "snapshots.npz"
-        if not snapshots.is_file():
-            return ""
-        return hashlib.sha256(self._inputs_digest + snapshots.read_bytes()).hexdigest()
+        """The cache entry's name for this run ("" if it has no snapshots), hashed once per folder."""
+        if folder not in self._keys:
+            snapshots = folder / "snapshots.npz"
+            self._keys[folder] = (hashlib.sha256(self._inputs_digest + snapshots.read_bytes()).hexdigest()
+                                  if snapshots.is_file() else "")
+        return self._keys[folder]
 
     def _cached(self, folder: Path) -> dict | None:
         if self.cache is None:

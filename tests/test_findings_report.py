@@ -75,24 +75,30 @@ def test_the_heads_also_run_under_the_wgan_as_a_map_cell(repo):
     assert "wasserstein" in (run / "history.csv").read_text().splitlines()[0]
 
 
-def test_snapshot_series_are_the_same_bits_in_worker_processes_as_in_this_one(repo):
+@pytest.fixture
+def meter_inputs(repo):
+    """Two runs to measure (f4_fc's GAN and WGAN cell at seed 0), the classifier and real features."""
+    runs = sorted((repo / "stages/experiments/f4_fc").glob("*/seed_0"))
+    real_feats = np.random.default_rng(0).normal(size=(64, 128)).astype(np.float32)
+    return runs, repo / "stages/classifier/classifier.pt", real_feats
+
+
+def test_snapshot_series_are_the_same_bits_in_worker_processes_as_in_this_one(meter_inputs):
     from ganpipe.evidence import SnapshotMeter
 
-    runs = sorted((repo / "stages/experiments/f4_fc").glob("*/seed_0"))  # the GAN and the WGAN cell
-    real_feats = np.random.default_rng(0).normal(size=(64, 128)).astype(np.float32)
-    meter = SnapshotMeter(repo / "stages/classifier/classifier.pt", real_feats, 0.3)
+    runs, classifier, real_feats = meter_inputs
+    meter = SnapshotMeter(classifier, real_feats, 0.3)
     assert len(runs) == 2
     assert meter.many(runs) == {run: meter.one(run) for run in runs}
 
 
-def test_a_cached_series_is_read_back_as_measured_and_a_changed_run_is_measured_again(repo, tmp_path, monkeypatch):
+def test_a_cached_series_is_read_back_as_measured_and_a_changed_run_is_measured_again(meter_inputs, tmp_path,
+                                                                                       monkeypatch):
     import shutil
 
     from ganpipe.evidence import SnapshotMeter
 
-    runs = sorted((repo / "stages/experiments/f4_fc").glob("*/seed_0"))
-    real_feats = np.random.default_rng(0).normal(size=(64, 128)).astype(np.float32)
-    classifier = repo / "stages/classifier/classifier.pt"
+    runs, classifier, real_feats = meter_inputs
     fresh = SnapshotMeter(classifier, real_feats, 0.3).many(runs)
     cold = SnapshotMeter(classifier, real_feats, 0.3, cache=tmp_path / "cache").many(runs)
     assert cold == fresh and len(list((tmp_path / "cache").glob("*.json"))) == len(runs)
