@@ -602,6 +602,8 @@ def test_ui_binds_loopback_by_default():
     ui = typer.main.get_command(app).commands["ui"]
     (host,) = [p for p in ui.params if p.name == "host"]
     assert host.default == "127.0.0.1"
+    (workers,) = [p for p in ui.params if p.name == "workers"]
+    assert workers.default == 1  # one reader's UI: not MLflow's four server processes
     assert "127.0.0.1" in run_cli("ui", "--help").stdout
 
 
