@@ -19,7 +19,7 @@ import psutil
 import pytest
 import yaml
 
-from conftest import ROOT, deep_update, run_cli, tiny_params
+from conftest import ROOT, cli, deep_update, tiny_params
 from ganpipe import cluster, pool
 from ganpipe.params import load_params
 from ganpipe.progress import Progress
@@ -354,8 +354,8 @@ def test_ctrl_c_stops_the_runs_and_leaves_no_process(project, tmp_path):
 
 def test_a_file_store_with_slurm_fails_fast_naming_the_server_to_start(tmp_path, params_file):
     params = params_file({"findings": {"experiments": {"e": EXPERIMENT}}})
-    result = run_cli("run-experiment", "e", "--params", str(params), "--out", str(tmp_path / "out"),
-                     env={cluster.EXECUTOR_ENV: "slurm"}, cwd=tmp_path)
+    result = cli("run-experiment", "e", "--params", str(params), "--out", str(tmp_path / "out"),
+                 env={cluster.EXECUTOR_ENV: "slurm"}, cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "mlflow server" in lines[0] and "MLFLOW_TRACKING_URI=http://" in lines[0], result.stderr
@@ -364,8 +364,8 @@ def test_a_file_store_with_slurm_fails_fast_naming_the_server_to_start(tmp_path,
 
 def test_an_unknown_executor_is_one_line(tmp_path, params_file):
     params = params_file({"findings": {"experiments": {"e": EXPERIMENT}}})
-    result = run_cli("run-experiment", "e", "--params", str(params), env={cluster.EXECUTOR_ENV: "kubernetes"},
-                     cwd=tmp_path)
+    result = cli("run-experiment", "e", "--params", str(params), env={cluster.EXECUTOR_ENV: "kubernetes"},
+                 cwd=tmp_path)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [
         "error: GANPIPE_EXECUTOR='kubernetes' is not allowed: use one of pool, dask, slurm, or leave it unset"]
@@ -373,8 +373,8 @@ def test_an_unknown_executor_is_one_line(tmp_path, params_file):
 
 def test_a_missing_scheduler_file_is_one_line(tmp_path, params_file):
     params = params_file({"findings": {"experiments": {"e": EXPERIMENT}}})
-    result = run_cli("run-experiment", "e", "--params", str(params),
-                     env={cluster.SCHEDULER_FILE_ENV: str(tmp_path / "none.json")}, cwd=tmp_path)
+    result = cli("run-experiment", "e", "--params", str(params),
+                 env={cluster.SCHEDULER_FILE_ENV: str(tmp_path / "none.json")}, cwd=tmp_path)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "none.json: no such file" in lines[0] and "dask scheduler --scheduler-file" in lines[0]

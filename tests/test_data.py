@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import cli
 from ganpipe.data import DataError, load_idx_folder, prepare, split_indices
 from ganpipe.images import read_idx
 from ganpipe.files import InputError
@@ -95,7 +95,7 @@ def test_torchvision_source_offline_uses_files_in_place(t10k, tmp_path):
 
 def test_torchvision_without_network_says_what_to_do(tmp_path, params_file):
     path = params_file({"data": {"source": "torchvision", "root": str(tmp_path / "empty")}})
-    result = run_cli("prepare", "--params", str(path), "--out", str(tmp_path / "out"), timeout=600)
+    result = cli("prepare", "--params", str(path), "--out", str(tmp_path / "out"))
     if result.returncode == 0:
         pytest.skip("this machine can download MNIST")
     assert result.returncode == 1
@@ -105,7 +105,7 @@ def test_torchvision_without_network_says_what_to_do(tmp_path, params_file):
 
 def test_prepare_cli_writes_npz_and_summary(tmp_path, params_file):
     out = tmp_path / "out"
-    result = run_cli("prepare", "--params", str(params_file()), "--out", str(out))
+    result = cli("prepare", "--params", str(params_file()), "--out", str(out))
     assert result.returncode == 0, result.stderr
     with np.load(out / "mnist.npz") as z:
         assert set(z.files) == {"images", "labels", "is_test"}

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import cli
 from ganpipe.digit_cnn import load_classifier, train_classifier
 from ganpipe.data import prepare
 from ganpipe.images import read_idx
@@ -87,7 +87,7 @@ def test_evaluate_stage_writes_every_model_and_the_floor(tmp_path, params_file, 
     for model in ("ae", "vae", "gan", "wgan"):  # stand-ins: real digits, noisier for each model
         images = bundled["images"][:300].astype(float) + rng.normal(0, 20, (300, 28, 28))
         write_npz(stages / model / "samples.npz", images=np.clip(images, 0, 255).astype(np.uint8))
-    r = run_cli("evaluate", "--params", str(path), "--out", str(tmp_path / "eval"), "--data", str(tmp_path / "mnist.npz"),
+    r = cli("evaluate", "--params", str(path), "--out", str(tmp_path / "eval"), "--data", str(tmp_path / "mnist.npz"),
                 "--classifier", str(classifier_file), "--stages", str(stages))
     assert r.returncode == 0, r.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
@@ -100,7 +100,7 @@ def test_evaluate_stage_writes_every_model_and_the_floor(tmp_path, params_file, 
 
 def test_evaluate_names_a_missing_samples_file(tmp_path, params_file, classifier_file, bundled):
     write_npz(tmp_path / "mnist.npz", **bundled)
-    r = run_cli("evaluate", "--params", str(params_file()), "--out", str(tmp_path / "eval"),
+    r = cli("evaluate", "--params", str(params_file()), "--out", str(tmp_path / "eval"),
                 "--data", str(tmp_path / "mnist.npz"), "--classifier", str(classifier_file), "--stages", str(tmp_path / "none"))
     assert r.returncode == 1 and "samples.npz: file not found" in r.stderr
     assert not (tmp_path / "eval" / "metrics.json").exists()
@@ -118,7 +118,7 @@ def test_score_reads_npz_png_folder_and_idx(tmp_path, classifier_file, bundled, 
     idx = t10k / "t10k-images-idx3-ubyte.gz"
     outs = {}
     for name, samples in (("npz", tmp_path / "s.npz"), ("png", pngs), ("idx", idx)):
-        r = run_cli("score", str(samples), str(tmp_path / "s.npz"), "--classifier", str(classifier_file))
+        r = cli("score", str(samples), str(tmp_path / "s.npz"), "--classifier", str(classifier_file))
         assert r.returncode == 0, r.stderr
         outs[name] = json.loads(r.stdout)
     assert outs["npz"]["fid"] == pytest.approx(outs["png"]["fid"]) and outs["npz"]["fid"] < 1e-6
@@ -149,7 +149,7 @@ def test_score_rejects_bad_input_naming_the_file(tmp_path, classifier_file, bund
         target = tmp_path / "y.npz"
         np.savez(target, images=np.zeros((10, 32, 32), np.uint8))
     write_npz(tmp_path / "ref.npz", images=bundled["images"][:50])
-    r = run_cli("score", str(target), str(tmp_path / "ref.npz"), "--classifier", str(classifier_file))
+    r = cli("score", str(target), str(tmp_path / "ref.npz"), "--classifier", str(classifier_file))
     assert r.returncode == 1
     assert message in r.stderr and str(target.name) in r.stderr and "Traceback" not in r.stderr
 
@@ -163,7 +163,7 @@ def test_score_against_a_prepared_file_compares_with_its_test_split(tmp_path, cl
     write_npz(tmp_path / "train.npz", images=bundled["images"][~bundled["is_test"]][: len(test)])
     fid = {}
     for name in ("test", "train"):
-        r = run_cli("score", str(tmp_path / f"{name}.npz"), str(tmp_path / "mnist.npz"), "--classifier",
+        r = cli("score", str(tmp_path / f"{name}.npz"), str(tmp_path / "mnist.npz"), "--classifier",
                     str(classifier_file))
         assert r.returncode == 0, r.stderr
         fid[name] = json.loads(r.stdout)["fid"]

@@ -5,7 +5,7 @@ import re
 import pytest
 import yaml
 
-from conftest import run_cli
+from conftest import cli
 from ganpipe.params import ParamsError, load_params, parse_params
 
 BAD = [
@@ -22,7 +22,7 @@ BAD = [
 def test_bad_value_exits_2_names_key_and_writes_nothing(tmp_path, params_file, override, key, allowed):
     path = params_file(override)
     out = tmp_path / "out"
-    result = run_cli("prepare", "--params", str(path), "--out", str(out))
+    result = cli("prepare", "--params", str(path), "--out", str(out))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -30,7 +30,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, dvc, run_cli
+from conftest import ROOT, cli, dvc
 from ganpipe.params import GANExperiment, Params, ParamsError, WGANExperiment, load_params, parse_params
 
 PROJECT = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -247,7 +247,7 @@ def test_a_valid_leaf_is_accepted_as_given(data):
 ])
 def test_cli_refuses_bad_params_before_any_work(tmp_path, params_file, command, override, key):
     out = tmp_path / "out"
-    r = run_cli(command, "--params", str(params_file(override)), "--out", str(out))
+    r = cli(command, "--params", str(params_file(override)), "--out", str(out))
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and key in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not out.exists() and not (tmp_path / "mlflow.db").exists()
@@ -256,19 +256,6 @@ def test_cli_refuses_bad_params_before_any_work(tmp_path, params_file, command, 
 # --- 2. corrupt inputs: one line naming the file, exit 1 ----------------------------------------
 
 GAN_TINY = {"steps": 6, "batch_size": 8, "log_every": 2, "grid_every": 3, "checkpoint_every": 3, "generator": "fc"}
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
-    """A prepared mnist.npz (the bundled digits), written without a CLI run or a tracking store."""
-    from ganpipe.data import prepare
-    from ganpipe.files import write_npz
-    from ganpipe.params import DataParams
-
-    arrays, _ = prepare(DataParams(), seed=0)
-    path = tmp_path_factory.mktemp("prepared") / "mnist.npz"
-    write_npz(path, **arrays)
-    return path
 
 
 def one_error_line(r) -> str:
@@ -283,7 +270,7 @@ def test_corrupt_npz_for_training_is_named(tmp_path, params_file, prepared, corr
     raw = prepared.read_bytes()
     bad.write_bytes(raw[: len(raw) // 2] if corruption == "truncated" else os.urandom(4096))
     out = tmp_path / "gan"
-    r = run_cli("train-gan", "--params", str(params_file({"gan": GAN_TINY})), "--out", str(out), "--data", str(bad))
+    r = cli("train-gan", "--params", str(params_file({"gan": GAN_TINY})), "--out", str(out), "--data", str(bad))
     assert r.returncode == 1
     line = one_error_line(r)
     assert str(bad) in line and "not a readable .npz file" in line and "pickle" not in line
@@ -297,7 +284,7 @@ def test_idx_with_a_bad_magic_number_is_named(tmp_path, params_file):
     images.write_bytes(b"\x12\x34\x08\x03" + (1).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + bytes(784))
     (folder / "train-labels-idx1-ubyte").write_bytes(b"\x00\x00\x08\x01" + (1).to_bytes(4, "big") + b"\x07")
     out = tmp_path / "prep"
-    r = run_cli("prepare", "--params", str(params_file({"data": {"source": "idx", "path": str(folder)}})), "--out", str(out))
+    r = cli("prepare", "--params", str(params_file({"data": {"source": "idx", "path": str(folder)}})), "--out", str(out))
     assert r.returncode == 1
     line = one_error_line(r)
     assert str(images) in line and "bad IDX magic number 12340803" in line
@@ -320,7 +307,7 @@ def test_checkpoint_of_other_params_is_refused_and_kept(tmp_path, params_file, p
     with pytest.raises(Interrupted):  # a real checkpoint, of a run with other params (another digest)
         fit(build("gan", params.gan), data, params.gan, seed=1, digest="0123456789ab", checkpoint=ckpt,
             should_stop=lambda step: step == 2)
-    r = run_cli("train-gan", "--params", str(path), "--out", str(out), "--data", str(prepared))
+    r = cli("train-gan", "--params", str(path), "--out", str(out), "--data", str(prepared))
     assert r.returncode == 1
     line = one_error_line(r)
     assert str(ckpt) in line and "written with other params" in line and "--fresh" in line
@@ -348,9 +335,9 @@ def test_tampered_classifier_is_refused_and_runs_no_code(tmp_path, params_file, 
     marker.unlink()
 
     if command == "score":
-        r = run_cli("score", str(prepared), str(prepared), "--classifier", str(evil))
+        r = cli("score", str(prepared), str(prepared), "--classifier", str(evil))
     else:
-        r = run_cli("evaluate", "--params", str(params_file()), "--out", str(tmp_path / "eval"), "--data", str(prepared),
+        r = cli("evaluate", "--params", str(params_file()), "--out", str(tmp_path / "eval"), "--data", str(prepared),
                     "--classifier", str(evil), "--stages", str(tmp_path / "no-stages"))
     assert r.returncode == 1
     line = one_error_line(r)
@@ -366,7 +353,7 @@ def test_png_folder_with_one_wrong_size_names_that_image(tmp_path, prepared):
     folder.mkdir()
     for name, size in (("a", 28), ("b", 28), ("c", 32), ("d", 28)):
         Image.fromarray(np.zeros((size, size), np.uint8)).save(folder / f"{name}.png")
-    r = run_cli("score", str(folder), str(prepared), "--classifier", str(tmp_path / "unused.pt"))
+    r = cli("score", str(folder), str(prepared), "--classifier", str(tmp_path / "unused.pt"))
     assert r.returncode == 1
     assert f"{folder / 'c.png'}: image is 32x32, expected 28x28 grey" in one_error_line(r)
 
@@ -409,7 +396,7 @@ def test_interrupted_stage_keeps_its_checkpoint_and_resumes_to_the_same_weights(
     (ckpt,) = checkpoints.glob("*.pt")
     shutil.rmtree(out, ignore_errors=True)  # as `dvc repro` clears a stage's outputs before running it
 
-    resumed = run_cli(*train_cmd(model, path, out, prepared)[3:])
+    resumed = cli(*train_cmd(model, path, out, prepared)[3:])
     assert resumed.returncode == 0, resumed.stderr
     timing = json.loads((out / "train.json").read_text())
     assert timing["resumed_from"] > 0 and timing["steps_run"] == INTERRUPTIBLE["steps"] - timing["resumed_from"]
@@ -604,7 +591,7 @@ def test_ui_binds_loopback_by_default():
     assert host.default == "127.0.0.1"
     (workers,) = [p for p in ui.params if p.name == "workers"]
     assert workers.default == 1  # one reader's UI: not MLflow's four server processes
-    assert "127.0.0.1" in run_cli("ui", "--help").stdout
+    assert "127.0.0.1" in cli("ui", "--help").stdout
 
 
 def listening(port: int) -> list[str]:

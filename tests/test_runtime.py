@@ -32,7 +32,7 @@ def probe(env: dict) -> str:
     return r.stdout.strip()
 
 
-def test_a_run_beside_another_ganpipe_run_gets_the_settings_of_a_run_alone(tmp_path, params_file):
+def test_a_run_beside_another_ganpipe_run_gets_the_settings_of_a_run_alone(tmp_path, params_file, prepared):
     """The thread count changes the trained weights (a 1-thread WGAN ends with other weights than
     a 2-thread one), so it must not follow the machine's load: the settings a process picks are
     the same with nothing else running and with a ganpipe training stage beside it."""
@@ -41,9 +41,8 @@ def test_a_run_beside_another_ganpipe_run_gets_the_settings_of_a_run_alone(tmp_p
     spin, policy, threads = alone.split()
     assert (spin, policy) == ("1000", "None") and int(threads) >= 1  # torch's own count: one per core
     path = params_file({"wgan": {**TINY, "steps": 5000}})
-    assert run_cli("prepare", "--params", str(path), "--out", str(tmp_path / "prep")).returncode == 0
     other = subprocess.Popen([sys.executable, "-m", "ganpipe", "train-wgan", "--params", str(path), "--out",
-                              str(tmp_path / "wgan"), "--data", str(tmp_path / "prep" / "mnist.npz")], env=env,
+                              str(tmp_path / "wgan"), "--data", str(prepared)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -58,14 +57,13 @@ def test_a_run_beside_another_ganpipe_run_gets_the_settings_of_a_run_alone(tmp_p
     assert beside == alone
 
 
-def test_the_spin_wait_changes_no_number(tmp_path, params_file):
+def test_the_spin_wait_changes_no_number(tmp_path, params_file, prepared):
     """Only how idle threads wait differs, never which thread sums what: a 2-thread WGAN stage under
     ganpipe's setting and under libgomp's default ends with identical weights and history."""
     path = params_file({"wgan": TINY, "evaluate": {"n_samples": 20}})
-    assert run_cli("prepare", "--params", str(path), "--out", str(tmp_path / "prep")).returncode == 0
     for name, env in (("ganpipe", {}), ("default", {"GOMP_SPINCOUNT": "300000"})):  # 300,000: libgomp's own
-        r = run_cli("train-wgan", "--params", str(path), "--out", str(tmp_path / name), "--data",
-                    str(tmp_path / "prep" / "mnist.npz"), env={"OMP_NUM_THREADS": "2", **env})
+        r = run_cli("train-wgan", "--params", str(path), "--out", str(tmp_path / name), "--data", str(prepared),
+                    env={"OMP_NUM_THREADS": "2", **env})
         assert r.returncode == 0, r.stderr
     a = torch.load(tmp_path / "ganpipe" / "generator.pt", weights_only=True)
     b = torch.load(tmp_path / "default" / "generator.pt", weights_only=True)

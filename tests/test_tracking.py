@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, run_cli, wait_healthy
+from conftest import ROOT, cli, wait_healthy
 from ganpipe.tracking import repo_root
 
 
@@ -40,7 +40,7 @@ def test_stage_logs_to_a_real_server_over_http(tmp_path, params_file, mlflow_ser
     from mlflow.tracking import MlflowClient
 
     path = params_file({"mlflow": {"tracking_uri": mlflow_server, "experiment": "http-test"}})
-    result = run_cli("prepare", "--params", str(path), "--out", str(tmp_path / "out"),
+    result = cli("prepare", "--params", str(path), "--out", str(tmp_path / "out"),
                      env={"DVC_EXP_NAME": "crisp-lark"})
     assert result.returncode == 0, result.stderr
     client = MlflowClient(tracking_uri=mlflow_server)
@@ -57,7 +57,7 @@ def test_unreachable_server_fails_fast_naming_the_uri(tmp_path, params_file):
     uri = f"http://127.0.0.1:{free_port()}"
     out = tmp_path / "out"
     started = time.time()
-    result = run_cli("prepare", "--params", str(params_file({"mlflow": {"tracking_uri": uri}})), "--out", str(out))
+    result = cli("prepare", "--params", str(params_file({"mlflow": {"tracking_uri": uri}})), "--out", str(out))
     assert result.returncode == 1
     assert uri in result.stderr and "cannot reach" in result.stderr
     assert time.time() - started < 30
@@ -67,7 +67,7 @@ def test_unreachable_server_fails_fast_naming_the_uri(tmp_path, params_file):
 def test_environment_variable_selects_the_store(tmp_path, params_file):
     path = params_file({"mlflow": {"tracking_uri": None}})
     db = tmp_path / "env-store.db"
-    result = run_cli("prepare", "--params", str(path), "--out", str(tmp_path / "out"),
+    result = cli("prepare", "--params", str(path), "--out", str(tmp_path / "out"),
                      env={"MLFLOW_TRACKING_URI": f"sqlite:///{db}"})
     assert result.returncode == 0, result.stderr
     assert db.exists()

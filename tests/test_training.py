@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
+from conftest import cli
 from ganpipe.models import make_discriminator, make_generator
 from ganpipe.objectives import build, kl_to_standard_normal
 from ganpipe.params import GANParams, WGANParams, parse_params
@@ -178,14 +178,13 @@ def test_checkpoint_of_other_params_is_refused(digits, tmp_path):
         fit(build("gan", p), digits, p, seed=0, digest="two", checkpoint=ckpt)
 
 
-def test_stage_cli_is_deterministic_and_writes_outputs(tmp_path, params_file):
+def test_stage_cli_is_deterministic_and_writes_outputs(tmp_path, params_file, prepared):
     tiny = {"gan": {**TINY, "generator": "fc"}, "evaluate": {"n_samples": 50}}
     path = params_file(tiny)
-    assert run_cli("prepare", "--params", str(path), "--out", str(tmp_path / "prep")).returncode == 0
     outs = []
-    for name in ("a", "b"):
+    for name in ("a", "b"):  # one after the other in one process: the first leaves nothing that moves the second
         out = tmp_path / name
-        r = run_cli("train-gan", "--params", str(path), "--out", str(out), "--data", str(tmp_path / "prep" / "mnist.npz"))
+        r = cli("train-gan", "--params", str(path), "--out", str(out), "--data", str(prepared))
         assert r.returncode == 0, r.stderr
         outs.append(out)
     a, b = outs
@@ -199,12 +198,11 @@ def test_stage_cli_is_deterministic_and_writes_outputs(tmp_path, params_file):
     assert not list((tmp_path / ".checkpoints").glob("*.pt"))  # removed once the stage completes
 
 
-def test_nan_stops_the_run_with_a_failed_mlflow_run(tmp_path, params_file):
+def test_nan_stops_the_run_with_a_failed_mlflow_run(tmp_path, params_file, prepared):
     from mlflow.tracking import MlflowClient
 
     path = params_file({"gan": {**TINY, "steps": 40, "lr_g": 1e12, "lr_d": 1e12}})
-    assert run_cli("prepare", "--params", str(path), "--out", str(tmp_path / "prep")).returncode == 0
-    r = run_cli("train-gan", "--params", str(path), "--out", str(tmp_path / "gan"), "--data", str(tmp_path / "prep" / "mnist.npz"))
+    r = cli("train-gan", "--params", str(path), "--out", str(tmp_path / "gan"), "--data", str(prepared))
     assert r.returncode == 1
     assert "training diverged at step" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "gan" / "generator.pt").exists()
