@@ -133,6 +133,21 @@ def tiny_project(dst: Path, tiny: dict) -> Path:
     return dst
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def stop_group(proc: subprocess.Popen, sig: int = 15) -> None:
+    """End a process started with start_new_session, and the workers it forked (SIGTERM unless told)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+    proc.wait(timeout=30)
+
+
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     """Wait until the MLflow server `proc` answers on url/health; fail the test if it dies or never does."""
     import time

@@ -13,13 +13,11 @@ import json
 import os
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import sys
 import time
 import typing
-import urllib.request
 from pathlib import Path
 
 import annotated_types
@@ -30,7 +28,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, cli, dvc
+from conftest import ROOT, cli, dvc, free_port, stop_group, wait_healthy
 from ganpipe.params import GANExperiment, Params, ParamsError, WGANExperiment, load_params, parse_params
 
 PROJECT = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -517,31 +515,6 @@ def test_parallel_first_use_of_a_fresh_store(tmp_path, params_file):
 # --- 6. the MLflow server dies mid-run ----------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_http(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"{url} did not come up")
-            time.sleep(0.5)
-
-
-def stop_group(proc: subprocess.Popen, sig=signal.SIGTERM) -> None:
-    """End a process started with start_new_session, and the workers it forked."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-    proc.wait(timeout=30)
-
-
 @pytest.mark.slow
 def test_server_stopped_mid_run_keeps_outputs_and_fails_naming_the_uri(tmp_path, params_file, prepared):
     folder = tmp_path / "server"
@@ -553,7 +526,7 @@ def test_server_stopped_mid_run_keeps_outputs_and_fails_naming_the_uri(tmp_path,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(uri + "/health", server)
+        wait_healthy(uri, server)
         path = params_file({"gan": {**INTERRUPTIBLE, "generator": "fc", "grid_every": 10},
                             "evaluate": {"n_samples": 50}, "mlflow": {"tracking_uri": uri, "experiment": "midrun"}})
         out = tmp_path / "stages" / "gan"
@@ -592,35 +565,6 @@ def test_ui_binds_loopback_by_default():
     (workers,) = [p for p in ui.params if p.name == "workers"]
     assert workers.default == 1  # one reader's UI: not MLflow's four server processes
     assert "127.0.0.1" in cli("ui", "--help").stdout
-
-
-def listening(port: int) -> list[str]:
-    """Local addresses in LISTEN state on `port`, from /proc/net/tcp{,6} (hex as the kernel writes them)."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if not os.path.exists(table):
-            continue
-        for row in Path(table).read_text().splitlines()[1:]:
-            local, state = row.split()[1], row.split()[3]
-            addr, hex_port = local.rsplit(":", 1)
-            if state == "0A" and int(hex_port, 16) == port:
-                found.append(addr)
-    return found
-
-
-@pytest.mark.slow
-def test_ui_listens_on_loopback_only(tmp_path, params_file):
-    if not os.path.exists("/proc/net/tcp"):
-        pytest.skip("needs Linux /proc/net/tcp")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ganpipe", "ui", "--params", str(params_file()), "--port", str(port)],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/health", proc)
-        addrs = listening(port)
-    finally:
-        stop_group(proc)
-    assert addrs and set(addrs) == {"0100007F"}, addrs  # 127.0.0.1; 0.0.0.0 would be 00000000
 
 
 def calls(tree: ast.AST, module: str, func: str) -> list[ast.Call]:

@@ -1,21 +1,14 @@
 """MLflow: a real `mlflow server` on 127.0.0.1 receives a stage's run over HTTP; bad stores fail fast."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import ROOT, cli, wait_healthy
+from conftest import ROOT, cli, free_port, wait_healthy
 from ganpipe.tracking import repo_root
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

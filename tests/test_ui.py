@@ -1,37 +1,61 @@
-"""The MLflow UI in a real browser: `ganpipe ui` on the store of the shared tiny `dvc repro`, opened by
-headless Chromium (Debian's chromium and chromium-driver, through Selenium). Once the app has
-rendered, the runs table must show the pipeline's training runs with an FID column and a knob."""
+"""`ganpipe ui` on the store of the shared tiny `dvc repro`: it listens on loopback only, and in a
+real browser (headless Chromium, Debian's chromium and chromium-driver, through Selenium) the runs
+table, once the app has rendered, shows the pipeline's training runs with an FID column and a knob."""
 
+import os
 import re
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 import browser
-from conftest import wait_healthy
-from test_tracking import free_port
+from conftest import free_port, stop_group, wait_healthy
 
 pytestmark = pytest.mark.slow
 
+
 @pytest.fixture(scope="module")
 def ui(e2e):
-    """`ganpipe ui` serving the store of the shared tiny end-to-end repro (its snapshot), on loopback."""
-    if browser.missing():
-        pytest.skip(browser.missing())
+    """`ganpipe ui` serving the store of the shared tiny end-to-end repro (its snapshot), on its default host."""
     repo = e2e.pristine
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "ganpipe", "ui", "--port", str(port)], cwd=repo,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base, server)
-    yield base, server
-    server.terminate()
-    server.wait(timeout=30)
+    yield base, port, server
+    stop_group(server, signal.SIGTERM)
+
+
+def listening(port: int) -> list[str]:
+    """Local addresses in LISTEN state on `port`, from /proc/net/tcp{,6} (hex as the kernel writes them)."""
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if not os.path.exists(table):
+            continue
+        for row in Path(table).read_text().splitlines()[1:]:
+            local, state = row.split()[1], row.split()[3]
+            addr, hex_port = local.rsplit(":", 1)
+            if state == "0A" and int(hex_port, 16) == port:
+                found.append(addr)
+    return found
+
+
+def test_the_ui_listens_on_loopback_only(ui):
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("needs Linux /proc/net/tcp")
+    _, port, _ = ui
+    addrs = listening(port)
+    assert addrs and set(addrs) == {"0100007F"}, addrs  # 127.0.0.1; 0.0.0.0 would be 00000000
 
 
 def test_the_ui_opens_on_the_training_runs_with_an_fid_column(ui, tmp_path):
-    base, server = ui
+    if browser.missing():
+        pytest.skip(browser.missing())
+    base, _, server = ui
     # `ganpipe ui` names the page to open: the shared view of the runs table
     announced = server.stderr.readline()
     url = re.search(r"(http://\S+viewStateShareKey=ganpipe)", announced)
