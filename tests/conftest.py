@@ -233,7 +233,9 @@ def pytest_collection_modifyitems(config, items):
     """xdist's loadgroup: the tests of one module run on one worker (so a module's fixtures are
     built once, as with loadscope), except that every test using the shared e2e repro runs on the
     same worker, wherever its module is. Before xdist's own hook, which reads these marks into
-    the test ids; the e2e group first, so the suite's longest chain starts at once."""
+    the test ids. The e2e group first, so the suite's longest chain starts at once (pyproject's
+    --no-loadscope-reorder keeps this order; xdist would otherwise send the groups with the most
+    tests first); the other modules follow in file order."""
     for item in items:
         if item.get_closest_marker("xdist_group"):
             continue
