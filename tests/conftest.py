@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -141,8 +142,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def stop_group(proc: subprocess.Popen, sig: int = 15) -> None:
-    """End a process started with start_new_session, and the workers it forked (SIGTERM unless told)."""
+def stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    """End a process started with start_new_session, and the workers it forked."""
     if proc.poll() is None:
         os.killpg(proc.pid, sig)
     proc.wait(timeout=30)

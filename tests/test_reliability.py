@@ -336,7 +336,7 @@ def test_tampered_classifier_is_refused_and_runs_no_code(tmp_path, params_file, 
         r = cli("score", str(prepared), str(prepared), "--classifier", str(evil))
     else:
         r = cli("evaluate", "--params", str(params_file()), "--out", str(tmp_path / "eval"), "--data", str(prepared),
-                    "--classifier", str(evil), "--stages", str(tmp_path / "no-stages"))
+                "--classifier", str(evil), "--stages", str(tmp_path / "no-stages"))
     assert r.returncode == 1
     line = one_error_line(r)
     assert str(evil) in line and "refused by the safe loader" in line and "weights_only` set to `False`" not in line
@@ -555,6 +555,7 @@ def test_server_stopped_mid_run_keeps_outputs_and_fails_naming_the_uri(tmp_path,
 
 
 def test_ui_binds_loopback_by_default():
+    """The defaults; tests/test_ui.py checks the running server's socket."""
     import typer.main
 
     from ganpipe.cli import app

@@ -4,7 +4,6 @@ table, once the app has rendered, shows the pipeline's training runs with an FID
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +26,7 @@ def ui(e2e):
     base = f"http://127.0.0.1:{port}"
     wait_healthy(base, server)
     yield base, port, server
-    stop_group(server, signal.SIGTERM)
+    stop_group(server)
 
 
 def listening(port: int) -> list[str]:
