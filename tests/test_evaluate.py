@@ -88,7 +88,7 @@ def test_evaluate_stage_writes_every_model_and_the_floor(tmp_path, params_file, 
         images = bundled["images"][:300].astype(float) + rng.normal(0, 20, (300, 28, 28))
         write_npz(stages / model / "samples.npz", images=np.clip(images, 0, 255).astype(np.uint8))
     r = cli("evaluate", "--params", str(path), "--out", str(tmp_path / "eval"), "--data", str(tmp_path / "mnist.npz"),
-                "--classifier", str(classifier_file), "--stages", str(stages))
+            "--classifier", str(classifier_file), "--stages", str(stages))
     assert r.returncode == 0, r.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["n"] == 200
@@ -101,7 +101,7 @@ def test_evaluate_stage_writes_every_model_and_the_floor(tmp_path, params_file, 
 def test_evaluate_names_a_missing_samples_file(tmp_path, params_file, classifier_file, bundled):
     write_npz(tmp_path / "mnist.npz", **bundled)
     r = cli("evaluate", "--params", str(params_file()), "--out", str(tmp_path / "eval"),
-                "--data", str(tmp_path / "mnist.npz"), "--classifier", str(classifier_file), "--stages", str(tmp_path / "none"))
+            "--data", str(tmp_path / "mnist.npz"), "--classifier", str(classifier_file), "--stages", str(tmp_path / "none"))
     assert r.returncode == 1 and "samples.npz: file not found" in r.stderr
     assert not (tmp_path / "eval" / "metrics.json").exists()
 
@@ -164,7 +164,7 @@ def test_score_against_a_prepared_file_compares_with_its_test_split(tmp_path, cl
     fid = {}
     for name in ("test", "train"):
         r = cli("score", str(tmp_path / f"{name}.npz"), str(tmp_path / "mnist.npz"), "--classifier",
-                    str(classifier_file))
+                str(classifier_file))
         assert r.returncode == 0, r.stderr
         fid[name] = json.loads(r.stdout)["fid"]
     assert fid["test"] < 1e-6 < fid["train"]

@@ -363,8 +363,12 @@ INTERRUPTIBLE = {"steps": 40, "batch_size": 8, "log_every": 5, "grid_every": 5, 
 NETS = {"gan": ("generator.pt", "discriminator.pt"), "wgan": ("generator.pt", "critic.pt")}
 
 
+def train_args(model: str, params: Path, out: Path, data: Path) -> list[str]:
+    return [f"train-{model}", "--params", str(params), "--out", str(out), "--data", str(data)]
+
+
 def train_cmd(model: str, params: Path, out: Path, data: Path) -> list[str]:
-    return [sys.executable, "-m", "ganpipe", f"train-{model}", "--params", str(params), "--out", str(out), "--data", str(data)]
+    return [sys.executable, "-m", "ganpipe", *train_args(model, params, out, data)]
 
 
 @pytest.mark.parametrize("model,sig,cfg", [
@@ -394,7 +398,7 @@ def test_interrupted_stage_keeps_its_checkpoint_and_resumes_to_the_same_weights(
     (ckpt,) = checkpoints.glob("*.pt")
     shutil.rmtree(out, ignore_errors=True)  # as `dvc repro` clears a stage's outputs before running it
 
-    resumed = cli(*train_cmd(model, path, out, prepared)[3:])
+    resumed = cli(*train_args(model, path, out, prepared))
     assert resumed.returncode == 0, resumed.stderr
     timing = json.loads((out / "train.json").read_text())
     assert timing["resumed_from"] > 0 and timing["steps_run"] == INTERRUPTIBLE["steps"] - timing["resumed_from"]

@@ -34,7 +34,7 @@ def test_stage_logs_to_a_real_server_over_http(tmp_path, params_file, mlflow_ser
 
     path = params_file({"mlflow": {"tracking_uri": mlflow_server, "experiment": "http-test"}})
     result = cli("prepare", "--params", str(path), "--out", str(tmp_path / "out"),
-                     env={"DVC_EXP_NAME": "crisp-lark"})
+                 env={"DVC_EXP_NAME": "crisp-lark"})
     assert result.returncode == 0, result.stderr
     client = MlflowClient(tracking_uri=mlflow_server)
     exp = client.get_experiment_by_name("http-test")
@@ -61,7 +61,7 @@ def test_environment_variable_selects_the_store(tmp_path, params_file):
     path = params_file({"mlflow": {"tracking_uri": None}})
     db = tmp_path / "env-store.db"
     result = cli("prepare", "--params", str(path), "--out", str(tmp_path / "out"),
-                     env={"MLFLOW_TRACKING_URI": f"sqlite:///{db}"})
+                 env={"MLFLOW_TRACKING_URI": f"sqlite:///{db}"})
     assert result.returncode == 0, result.stderr
     assert db.exists()
 
