@@ -82,3 +82,17 @@ def test_the_closure_follows_imports_inside_functions():
     # pipeline/report imports the controls at module level, which import metrics and params
     assert {"ganpipe/controls.py", "ganpipe/metrics.py", "ganpipe/params.py"} <= closure("ganpipe.pipeline.report")
     assert "ganpipe/objectives.py" in closure("ganpipe.trained")  # imported inside `calibration`
+
+
+def test_the_lock_holds_only_stages_dvc_yaml_defines():
+    """DVC keeps a stage's lock entry after the stage is gone from dvc.yaml (an experiment dropped
+    from params.yaml): the report's provenance would then list outputs that no longer exist."""
+    import shutil
+    import subprocess
+
+    if shutil.which("dvc") is None:
+        pytest.skip("dvc is not installed")
+    defined = subprocess.run(["dvc", "stage", "list", "--name-only"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    locked = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    assert sorted(set(locked) - set(defined)) == [], "dvc.lock holds stages dvc.yaml no longer defines"
