@@ -130,3 +130,21 @@ def test_a_logged_generator_loads_back_as_a_module_without_ganpipe(tmp_path):
     assert name == type(net).__name__ and str(ROOT) not in origin  # the class came from the model's own code
     with torch.no_grad():
         assert torch.equal(torch.load(tmp_path / "images.pt"), net.eval()(codes))
+
+
+def test_the_report_names_the_pipeline_parent_and_each_stage_by_its_latest_run(tmp_path):
+    """The report's provenance lists the newest run of each stage and of the pipeline execution's
+    parent by name; a run that is neither (someone's manual run in the same experiment) is left out."""
+    from mlflow.tracking import MlflowClient
+
+    from ganpipe.execution import EXECUTION_TAG
+    from ganpipe.pipeline.report import latest_runs
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("ganpipe", artifact_location=str(tmp_path / "artifacts"))
+    made = {}
+    for name, tags in [("old prepare", {"stage": "prepare"}), ("parent", {EXECUTION_TAG: "k"}),
+                       ("prepare", {"stage": "prepare"}), ("manual", {})]:
+        made[name] = client.create_run(exp, tags=tags, start_time=1000 + len(made)).info.run_id
+    assert latest_runs(uri, "ganpipe") == {"prepare": made["prepare"], "pipeline execution (parent)": made["parent"]}

@@ -11,6 +11,7 @@ import yaml
 from ganpipe.conditions import BASE, conditions, run_folder
 from ganpipe import controls
 from ganpipe.data import load_split
+from ganpipe.execution import EXECUTION_TAG
 from ganpipe.files import load_npz
 from ganpipe.params import Params
 from ganpipe.render import html_page, render
@@ -31,7 +32,8 @@ def _read_json(path: Path) -> dict:
 
 
 def latest_runs(uri: str, experiment: str) -> dict[str, str]:
-    """The newest MLflow run id of each stage."""
+    """The newest MLflow run id of each stage, and of the pipeline execution's parent run (the
+    one that carries no stage)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
@@ -40,7 +42,10 @@ def latest_runs(uri: str, experiment: str) -> dict[str, str]:
         return {}
     runs: dict[str, str] = {}
     for run in client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=500):
-        runs.setdefault(run.data.tags.get("stage", "?"), run.info.run_id)
+        tags = run.data.tags
+        name = tags.get("stage") or ("pipeline execution (parent)" if EXECUTION_TAG in tags else None)
+        if name:
+            runs.setdefault(name, run.info.run_id)
     return runs
 
 
