@@ -40,9 +40,9 @@ def stage_errors(fn: Callable) -> Callable:
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from ganpipe.files import InputError
         from ganpipe.params import ParamsError
-        from ganpipe.tracking import TrackingError
+        from ganpipe.running.files import InputError
+        from ganpipe.running.tracking import TrackingError
 
         try:
             return fn(*args, **kwargs)
@@ -51,7 +51,7 @@ def stage_errors(fn: Callable) -> Callable:
         except (InputError, TrackingError) as exc:
             raise fail(str(exc), 1) from None
         except Exception as exc:
-            from ganpipe.loop import Interrupted, TrainingDiverged
+            from ganpipe.training.loop import Interrupted, TrainingDiverged
 
             if isinstance(exc, TrainingDiverged):
                 raise fail(str(exc), 1) from None
@@ -211,9 +211,9 @@ def score(
     """Every measure of `evaluate` for any image set against a reference, as JSON (compared at equal n)."""
     import json
 
-    from ganpipe.digit_cnn import load_classifier
-    from ganpipe.evaluation import Reference, equal_n, read_reference
-    from ganpipe.images import read_image_set
+    from ganpipe.data.images import read_image_set
+    from ganpipe.measures.digit_cnn import load_classifier
+    from ganpipe.measures.evaluation import Reference, equal_n, read_reference
 
     images, labels = read_image_set(samples)
     ref_images = read_reference(reference)
@@ -252,7 +252,7 @@ def bench(
     machine's matmul peak, the allocator's effect, two runs sharing the cores, three seeds against
     one and 10k-vs-10k scoring time (docs/design.md section 6)."""
     from ganpipe.bench import ARCHITECTURES, BenchConfig, format_table, run_bench
-    from ganpipe.files import write_json
+    from ganpipe.running.files import write_json
 
     unknown = [a for a in arch or () if a not in ARCHITECTURES]
     if unknown:
@@ -279,7 +279,7 @@ def ui(
     """Start the MLflow UI on the project's tracking store (bound to 127.0.0.1 by default)."""
     import os
 
-    from ganpipe.tracking import repo_root, tracking_uri, training_view_url
+    from ganpipe.running.tracking import repo_root, tracking_uri, training_view_url
 
     p = load(params)
     uri = tracking_uri(p.mlflow)
@@ -295,7 +295,7 @@ def ui(
 
 
 def main() -> None:
-    from ganpipe.runtime import share_cores_fairly
+    from ganpipe.running.runtime import share_cores_fairly
 
     share_cores_fairly()  # before any command imports torch: OpenMP reads it when it loads
     app()

@@ -251,7 +251,7 @@ class ToyParams(Strict):
 
 class Thresholds(Strict):
     """What 'reproduced' means, as numbers, where no control decides it. The artifact measures'
-    thresholds are not here: they come from the measures' controls (ganpipe.controls)."""
+    thresholds are not here: they come from the measures' controls (ganpipe.measures.controls)."""
 
     f1_d_loss_max: PositiveFloat = 1e-2  # lowest D loss at most this: D wins outright
     f1_g_loss_min: PositiveFloat = 5.0  # highest G loss at least this (the note saw ~10)
@@ -279,7 +279,7 @@ FloatList = Annotated[list[PositiveFloat], Field(min_length=4)]
 
 
 class ControlsParams(Strict):
-    """The measures' controls (ganpipe.controls): doses of each artifact made from real test digits,
+    """The measures' controls (ganpipe.measures.controls): doses of each artifact made from real test digits,
     and the declared rule that turns the controls into each measure's threshold."""
 
     n: Annotated[int, Field(ge=16, le=2048)] = 256  # real test digits each control is made from

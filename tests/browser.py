@@ -100,7 +100,7 @@ def capture(base: str, store: str, out: Path) -> list[Path]:
     training run: its metric charts and its sample grid."""
     from mlflow.tracking import MlflowClient
 
-    from ganpipe.tracking import training_view_url
+    from ganpipe.running.tracking import training_view_url
 
     client = MlflowClient(tracking_uri=f"sqlite:///{Path(store).resolve()}")
     exp = client.get_experiment_by_name("ganpipe")

@@ -88,9 +88,9 @@ def cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subproc
 def prepared(tmp_path_factory) -> Path:
     """A prepared mnist.npz (the bundled digits, the default split), written without a CLI run or a
     tracking store: for the tests that need data, not a test of `ganpipe prepare`."""
-    from ganpipe.data import prepare
-    from ganpipe.files import write_npz
+    from ganpipe.data.mnist import prepare
     from ganpipe.params import DataParams
+    from ganpipe.running.files import write_npz
 
     arrays, _ = prepare(DataParams(), seed=0)
     path = tmp_path_factory.mktemp("prepared") / "mnist.npz"

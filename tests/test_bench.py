@@ -20,7 +20,7 @@ D_FC = [(784, 512), (512, 256), (256, 1)]  # models.FCDiscriminator
 
 @pytest.fixture(scope="module")
 def images():
-    from ganpipe.data import load_bundled
+    from ganpipe.data.mnist import load_bundled
 
     return load_bundled()[0][::10]  # 500 digits, every class
 
@@ -151,8 +151,8 @@ def _moved(before: dict, after: dict) -> list[str]:
 
 @pytest.mark.parametrize("arch", list(bench.ARCHITECTURES))
 def test_both_loops_train_every_weight(images, arch):
-    from ganpipe.images import to_tensor
-    from ganpipe.objectives import build
+    from ganpipe.data.images import to_tensor
+    from ganpipe.training.objectives import build
 
     fresh = build("gan", loops.gan_params(arch, 1, B), seed=0).nets
     clock, nets = loops.run_project_loop(arch, to_tensor(images), steps=2, warmup=1, batch_size=B)
@@ -187,7 +187,7 @@ def test_flops_per_step_of_the_mlp_gan_match_a_hand_count(images):
     (D is frozen there), plus an input gradient wherever the input needs one, which is not the case
     for G's first layer (noise) nor for D's first layer on real or detached inputs. The usual
     '3 x forward' rule would over-count by ~15% here."""
-    from ganpipe.images import to_tensor
+    from ganpipe.data.images import to_tensor
 
     forward = mm_flops(G_FC) + 3 * mm_flops(D_FC)
     weight_grads = mm_flops(G_FC) + 2 * mm_flops(D_FC)
@@ -204,7 +204,7 @@ def test_flops_per_step_of_the_mlp_gan_match_a_hand_count(images):
 
 
 def test_conv5_flops_include_the_conv_head(images):
-    from ganpipe.images import to_tensor
+    from ganpipe.data.images import to_tensor
 
     mlp, conv5 = (loops.project_step_kernels(a, to_tensor(images), B)["flops_per_step"] for a in ("mlp", "conv5"))
     # conv5's trunk ends in 2 x 784 outputs instead of 784: one more 1024 x 784 matmul, 3 passes (fwd,
@@ -217,9 +217,9 @@ def test_conv5_flops_include_the_conv_head(images):
 def test_the_kernel_replay_holds_every_counted_flop_of_a_step(images, arch):
     """The 'kernels' ceiling replays exactly the matmuls and convolutions the FLOP count counts,
     at their shapes and layouts (channels-last included): nothing left out makes it look faster."""
-    from ganpipe.images import to_tensor
-    from ganpipe.objectives import build
-    from ganpipe.loop import Batches
+    from ganpipe.data.images import to_tensor
+    from ganpipe.training.loop import Batches
+    from ganpipe.training.objectives import build
 
     data = to_tensor(images)
     objective = build("gan", loops.gan_params(arch, 1, B), seed=0)

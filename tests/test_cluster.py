@@ -1,4 +1,4 @@
-"""Where the findings' runs go (ganpipe/pool.py, ganpipe/cluster.py, pipeline/experiment.py), on this
+"""Where the findings' runs go (ganpipe/running/pool.py, ganpipe/running/cluster.py, pipeline/experiment.py), on this
 machine with real processes: the stage's own pool (the default), Dask's LocalCluster, a `dask
 scheduler` with two `dask worker --nthreads 1` on 127.0.0.1, a worker killed mid-run under each,
 a run past the retry limit, Ctrl-C, and the errors a user meets. Every run's files are compared
@@ -20,9 +20,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, cli, deep_update, tiny_params
-from ganpipe import cluster, pool
 from ganpipe.params import load_params
-from ganpipe.progress import Progress
+from ganpipe.running import cluster, pool
+from ganpipe.running.progress import Progress
 
 # three runs (two seeds, one map cell), long enough to be killed mid-run between checkpoints
 LOOP = {"steps": 120, "batch_size": 16, "log_every": 20, "grid_every": 40, "checkpoint_every": 20, "snapshot_size": 64}
@@ -74,7 +74,7 @@ def start_cluster(folder: Path, n_workers: int, env: dict | None = None) -> tupl
                                "--scheduler-file", str(sched_file)], env=full_env, cwd=folder, stdout=logs, stderr=logs)]
     for _ in range(n_workers):
         procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
-                                       str(sched_file), "--nthreads", "1", "--preload", "ganpipe.cluster",
+                                       str(sched_file), "--nthreads", "1", "--preload", "ganpipe.running.cluster",
                                        "--no-dashboard", "--memory-limit", "0", "--host", "127.0.0.1"],
                                       env=full_env, cwd=folder, stdout=logs, stderr=logs))
     from distributed import Client
@@ -314,8 +314,8 @@ def test_a_run_past_the_retry_limit_fails_with_one_line_naming_it(project, monke
 def test_a_worker_without_the_shared_folder_returns_its_files_and_the_stage_writes_them(project, tmp_path):
     """A worker that cannot read the stage's marker (another machine) trains on its own disk; the
     stage writes what it returns, and the run's folder holds the same bytes."""
-    from ganpipe import conditions
     from ganpipe.pipeline.experiment import _run_job, _write_returned
+    from ganpipe.study import conditions
 
     folder, params, _, _ = project
     p = load_params(params)

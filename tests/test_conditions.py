@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganpipe import conditions
-from ganpipe.models import ImageSpace, make_discriminator, make_generator
-from ganpipe.objectives import both, build
 from ganpipe.params import GANExperiment, GANParams, ParamsError, WGANExperiment, WGANParams, cell_config, parse_params
+from ganpipe.study import conditions
+from ganpipe.training.models import ImageSpace, make_discriminator, make_generator
+from ganpipe.training.objectives import both, build
 
 LOOP = {"steps": 4, "batch_size": 16, "log_every": 2, "grid_every": 2, "checkpoint_every": 4, "snapshot_size": 64}
 

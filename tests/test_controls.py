@@ -5,7 +5,7 @@ rule gives lies between them. The measures they replaced fail the same controls.
 import numpy as np
 import pytest
 
-from ganpipe import controls, metrics
+from ganpipe.measures import controls, metrics
 from ganpipe.params import ControlsParams, ParamsError, parse_params
 
 P = ControlsParams(n=128)
@@ -18,7 +18,7 @@ def result(bundled) -> dict:
 
 @pytest.fixture(scope="module")
 def bundled():
-    from ganpipe.data import load_bundled
+    from ganpipe.data.mnist import load_bundled
 
     return load_bundled()[0]
 

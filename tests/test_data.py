@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from conftest import cli
-from ganpipe.data import DataError, load_idx_folder, prepare, split_indices
-from ganpipe.images import read_idx
-from ganpipe.files import InputError
+from ganpipe.data.images import read_idx
+from ganpipe.data.mnist import DataError, load_idx_folder, prepare, split_indices
 from ganpipe.params import DataParams
+from ganpipe.running.files import InputError
 
 
 def test_reads_real_t10k_gz_and_plain(t10k, tmp_path):

@@ -15,7 +15,7 @@ ENTRY = {"prepare": "ganpipe.pipeline.prepare", "train-classifier": "ganpipe.pip
          "report": "ganpipe.pipeline.report"}
 # every command runs through the CLI, which sets the process up (threads, allocator) before any
 # stage code runs, and reads the params
-ALWAYS = ("ganpipe.runtime", "ganpipe.params")
+ALWAYS = ("ganpipe.running.runtime", "ganpipe.params")
 
 
 def module_path(name: str) -> Path | None:
@@ -80,8 +80,8 @@ def test_code_deps_are_the_modules_the_stage_imports(stage):
 
 def test_the_closure_follows_imports_inside_functions():
     # pipeline/report imports the controls at module level, which import metrics and params
-    assert {"ganpipe/controls.py", "ganpipe/metrics.py", "ganpipe/params.py"} <= closure("ganpipe.pipeline.report")
-    assert "ganpipe/objectives.py" in closure("ganpipe.trained")  # imported inside `calibration`
+    assert {"ganpipe/measures/controls.py", "ganpipe/measures/metrics.py", "ganpipe/params.py"} <= closure("ganpipe.pipeline.report")
+    assert "ganpipe/training/objectives.py" in closure("ganpipe.study.trained")  # imported inside `calibration`
 
 
 def test_the_lock_holds_only_stages_dvc_yaml_defines():

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from conftest import cli
-from ganpipe.digit_cnn import load_classifier, train_classifier
-from ganpipe.data import prepare
-from ganpipe.images import read_idx
-from ganpipe.evaluation import Reference
-from ganpipe.files import InputError, save_torch, write_npz
+from ganpipe.data.images import read_idx
+from ganpipe.data.mnist import prepare
+from ganpipe.measures.digit_cnn import load_classifier, train_classifier
+from ganpipe.measures.evaluation import Reference
 from ganpipe.params import DataParams, parse_params
+from ganpipe.running.files import InputError, save_torch, write_npz
 
 KEYS = {"fid", "precision", "recall", "density", "coverage", "modes", "class_entropy", "confidence",
         "brightness", "peak_brightness", "blank_fraction", "peripheral_energy", "background_noise", "midgrey_share",

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from conftest import dvc
-from ganpipe.claims import CLAIMS, SEEDED
-from ganpipe.verdicts import state
+from ganpipe.study.claims import CLAIMS, SEEDED
+from ganpipe.study.verdicts import state
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +84,7 @@ def meter_inputs(repo):
 
 
 def test_snapshot_series_are_the_same_bits_in_worker_processes_as_in_this_one(meter_inputs):
-    from ganpipe.evidence import SnapshotMeter
+    from ganpipe.study.evidence import SnapshotMeter
 
     runs, classifier, real_feats = meter_inputs
     meter = SnapshotMeter(classifier, real_feats, 0.3)
@@ -96,7 +96,7 @@ def test_a_cached_series_is_read_back_as_measured_and_a_changed_run_is_measured_
                                                                                        monkeypatch):
     import shutil
 
-    from ganpipe.evidence import SnapshotMeter
+    from ganpipe.study.evidence import SnapshotMeter
 
     runs, classifier, real_feats = meter_inputs
     fresh = SnapshotMeter(classifier, real_feats, 0.3).many(runs)
@@ -149,7 +149,7 @@ def test_report_links_only_existing_images(repo):
 
 
 def test_report_opens_with_each_hands_on_finding_in_one_sentence_from_its_record(repo):
-    from ganpipe.verdicts import in_words
+    from ganpipe.study.verdicts import in_words
 
     report = (repo / "reports" / "report.md").read_text()
     findings = json.loads((repo / "stages" / "findings" / "findings.json").read_text())
@@ -186,7 +186,7 @@ def test_final_values_average_the_last_50_steps_whatever_log_every_is():
     """A run's "final" loss covers the same training steps at any logging resolution."""
     import numpy as np
 
-    from ganpipe.evidence import Run
+    from ganpipe.study.evidence import Run
 
     every10, every25 = Run.__new__(Run), Run.__new__(Run)
     every10.history = {"step": np.arange(10, 601, 10), "d_loss": np.arange(10, 601, 10) / 10.0}

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from ganpipe import metrics as M
-from ganpipe.data import load_bundled
-from ganpipe.images import read_idx
+from ganpipe.data.images import read_idx
+from ganpipe.data.mnist import load_bundled
+from ganpipe.measures import metrics as M
 
 from conftest import MNIST_T10K
 

@@ -290,11 +290,11 @@ def test_idx_with_a_bad_magic_number_is_named(tmp_path, params_file):
 
 
 def test_checkpoint_of_other_params_is_refused_and_kept(tmp_path, params_file, prepared):
-    from ganpipe.data import load_split
-    from ganpipe.images import to_tensor
-    from ganpipe.objectives import build
-    from ganpipe.pipeline.train import checkpoint_path
-    from ganpipe.loop import Interrupted, fit
+    from ganpipe.data.images import to_tensor
+    from ganpipe.data.mnist import load_split
+    from ganpipe.training.loop import Interrupted, fit
+    from ganpipe.training.objectives import build
+    from ganpipe.training.run import checkpoint_path
 
     path = params_file({"gan": GAN_TINY})
     params = load_params(path)

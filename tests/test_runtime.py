@@ -10,11 +10,11 @@ import time
 import torch
 
 from conftest import run_cli
-from ganpipe.runtime import SPIN_COUNT, openmp_settings
+from ganpipe.running.runtime import SPIN_COUNT, openmp_settings
 
 TINY = dict(steps=6, batch_size=8, log_every=2, grid_every=3, checkpoint_every=3)
 # what a `ganpipe` command has once it has started: its OpenMP wait and torch's thread count
-PROBE = ("import os; from ganpipe.runtime import share_cores_fairly; share_cores_fairly(); import torch; "
+PROBE = ("import os; from ganpipe.running.runtime import share_cores_fairly; share_cores_fairly(); import torch; "
          "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'), torch.get_num_threads())")
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganpipe import divergences, toy
+from ganpipe.study import divergences, toy
 
 LOG2 = math.log(2.0)
 

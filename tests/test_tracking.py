@@ -8,7 +8,7 @@ import time
 import pytest
 
 from conftest import ROOT, cli, free_port, wait_healthy
-from ganpipe.tracking import repo_root
+from ganpipe.running.tracking import repo_root
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_repo_root_climbs_out_of_dvc_temp_copies(tmp_path):
 
 
 def test_a_stage_outside_dvc_has_no_pipeline_parent(monkeypatch):
-    from ganpipe.execution import _is_dvc, execution_key
+    from ganpipe.running.execution import _is_dvc, execution_key
 
     monkeypatch.delenv("DVC_STAGE", raising=False)
     assert execution_key() is None  # `ganpipe train-gan` by hand: a run of its own
@@ -108,8 +108,8 @@ def test_a_logged_generator_loads_back_as_a_module_without_ganpipe(tmp_path):
     import torch
     from mlflow.tracking import MlflowClient
 
-    from ganpipe.models import make_generator
-    from ganpipe.tracking import StageRun
+    from ganpipe.running.tracking import StageRun
+    from ganpipe.training.models import make_generator
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)
@@ -137,8 +137,8 @@ def test_the_report_names_the_pipeline_parent_and_each_stage_by_its_latest_run(t
     parent by name; a run that is neither (someone's manual run in the same experiment) is left out."""
     from mlflow.tracking import MlflowClient
 
-    from ganpipe.execution import EXECUTION_TAG
     from ganpipe.pipeline.report import latest_runs
+    from ganpipe.running.execution import EXECUTION_TAG
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking_uri=uri)

@@ -4,8 +4,9 @@ stability over the last third, and F5's cost, which no clock can move."""
 import numpy as np
 import pytest
 
-from ganpipe import cost, evidence, trained
 from ganpipe.params import parse_params
+from ganpipe.study import evidence, trained
+from ganpipe.training import cost
 
 STEPS = list(range(0, 3001, 300))  # the untrained generator, then ten snapshots, as the main GAN's
 # a long run: falls fast, then oscillates around a level (GANs do not settle on a flat line)
@@ -97,7 +98,7 @@ def test_f5_cost_is_counted_not_timed(monkeypatch):
 
 def fake_claim(values: dict[int, float]):
     """A claim whose single check (x > 0) reads the value at the snapshot judged."""
-    from ganpipe.claims.claim import Claim, record
+    from ganpipe.study.claims.claim import Claim, record
 
     def ev(runs, cond, seed, ctx, step=None):
         return {"x": values[step or max(values)], "fid_steps": sorted(values)}
@@ -112,7 +113,7 @@ def fake_claim(values: dict[int, float]):
     ([-1.0, -2.0, 3.0, 4.0], False),   # flips within the last third: more training could change it
 ])
 def test_a_verdict_must_not_flip_over_the_last_third(late, stable):
-    from ganpipe import judge
+    from ganpipe.study import judge
 
     values = dict(zip(STEPS, [-5.0] * 7 + late))  # the early snapshots do not count
     out = judge.stable(fake_claim(values), None, "base", 0, None, {}, {"fid_steps": STEPS}, minimum=3)
@@ -128,10 +129,11 @@ def test_the_rule_tells_a_tiny_long_run_from_its_tenth():
     the long run has come down and levelled off, the short one has not."""
     import torch
 
-    from ganpipe import metrics, objectives
-    from ganpipe.data import load_bundled
-    from ganpipe.images import to_tensor
-    from ganpipe.loop import fit
+    from ganpipe.data.images import to_tensor
+    from ganpipe.data.mnist import load_bundled
+    from ganpipe.measures import metrics
+    from ganpipe.training import objectives
+    from ganpipe.training.loop import fit
 
     torch.set_num_threads(1)
     images = load_bundled()[0]

@@ -5,18 +5,18 @@ import pytest
 import torch
 
 from conftest import cli
-from ganpipe.models import make_discriminator, make_generator
-from ganpipe.objectives import build, kl_to_standard_normal
 from ganpipe.params import GANParams, WGANParams, parse_params
-from ganpipe.loop import Interrupted, fit
+from ganpipe.training.loop import Interrupted, fit
+from ganpipe.training.models import make_discriminator, make_generator
+from ganpipe.training.objectives import build, kl_to_standard_normal
 
 TINY = dict(steps=6, batch_size=8, log_every=2, grid_every=3, checkpoint_every=3)
 
 
 @pytest.fixture(scope="module")
 def digits():
-    from ganpipe.data import load_bundled
-    from ganpipe.images import to_tensor
+    from ganpipe.data.images import to_tensor
+    from ganpipe.data.mnist import load_bundled
 
     return to_tensor(load_bundled()[0][:256])
 
@@ -168,7 +168,7 @@ def test_stop_requested_at_the_last_step_finishes_the_run(digits, tmp_path):
 
 
 def test_checkpoint_of_other_params_is_refused(digits, tmp_path):
-    from ganpipe.files import InputError
+    from ganpipe.running.files import InputError
 
     p = GANParams(**TINY)
     ckpt = tmp_path / "ckpt.pt"

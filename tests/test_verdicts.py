@@ -2,9 +2,9 @@
 
 import pytest
 
-from ganpipe import verdicts
-from ganpipe.claims import f1_collapse, f3_pileup, f3b_emboss, f4c_smooth
 from ganpipe.params import ValidityParams
+from ganpipe.study import verdicts
+from ganpipe.study.claims import f1_collapse, f3_pileup, f3b_emboss, f4c_smooth
 
 V = ValidityParams()
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ganpipe.bench import worker
 from ganpipe.bench.timing import StepClock, summarize
-from ganpipe.runtime import USER_WAIT_SETTINGS, openmp_settings
+from ganpipe.running.runtime import USER_WAIT_SETTINGS, openmp_settings
 
 if TYPE_CHECKING:
     from ganpipe.bench.config import BenchConfig

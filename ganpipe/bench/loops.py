@@ -13,12 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ganpipe.bench.timing import StepClock, count_flops, counted_ops_seconds, record_counted_ops
-from ganpipe.data import load_bundled
-from ganpipe.images import read_image_set
-from ganpipe.models import make_discriminator, make_generator
-from ganpipe.objectives import build
+from ganpipe.data.images import read_image_set
+from ganpipe.data.mnist import load_bundled
 from ganpipe.params import GANParams, WGANParams
-from ganpipe.loop import fit
+from ganpipe.training.loop import fit
+from ganpipe.training.models import make_discriminator, make_generator
+from ganpipe.training.objectives import build
 
 # name -> (generator, discriminator): the MLP GAN (the common public shape) and the default conv5
 ARCHITECTURES = {"mlp": ("fc", "fc"), "conv5": ("conv5", "fc")}
@@ -91,7 +91,7 @@ def run_project_loop(arch: str, data: torch.Tensor, steps: int, warmup: int, bat
 def project_step_kernels(arch: str, data: torch.Tensor, batch_size: int, seed: int = 0) -> dict:
     """FLOPs of one `GANObjective.step` (d_steps = 1), on fresh nets, and the seconds its matmuls
     and convolutions take when replayed alone: the kernels' own rate, a ceiling for the loop's."""
-    from ganpipe.loop import Batches
+    from ganpipe.training.loop import Batches
 
     objective = build("gan", gan_params(arch, 1, batch_size), seed=seed)
     batches = Batches(data, batch_size, seed)

@@ -18,7 +18,7 @@ from ganpipe.bench.loops import (ARCHITECTURES, load_images, project_step_kernel
 from ganpipe.bench.scoring import time_scoring
 from ganpipe.bench.seeds import compare_seeds
 from ganpipe.bench.timing import StepClock, round_sizes, sgemm_gflops, summarize
-from ganpipe.images import to_tensor
+from ganpipe.data.images import to_tensor
 
 
 def bench_architecture(arch: str, data: torch.Tensor, images: np.ndarray, cfg: BenchConfig, peak: float) -> dict:
@@ -76,7 +76,7 @@ def machine_info(threads: int) -> dict:
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict:
     """Run every part of the benchmark; returns the JSON-ready result. Sets the process up as the
     pipeline's stages do (runtime.setup_torch), so the project loop is measured as it runs."""
-    from ganpipe.runtime import keep_freed_memory, setup_torch
+    from ganpipe.running.runtime import keep_freed_memory, setup_torch
 
     say = progress or (lambda message: None)
     unknown = [a for a in cfg.archs if a not in ARCHITECTURES]

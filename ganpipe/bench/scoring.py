@@ -20,8 +20,8 @@ def time_scoring(images: np.ndarray, n: int, classifier: Path | None, k: int = 5
     as `evaluate` does per model. The scored set is the reference mirrored left-right: as many
     images, not the same ones. Speed does not depend on the weights, so a fresh DigitCNN serves
     when no trained classifier is given."""
-    from ganpipe.digit_cnn import DigitCNN, FeatureClassifier, load_classifier
-    from ganpipe.evaluation import Reference
+    from ganpipe.measures.digit_cnn import DigitCNN, FeatureClassifier, load_classifier
+    from ganpipe.measures.evaluation import Reference
 
     clf = load_classifier(classifier) if classifier else FeatureClassifier(DigitCNN())
     real = tile_to(images, n)

@@ -21,8 +21,8 @@ def main() -> None:
     import torch
 
     from ganpipe.bench.loops import load_images, run_project_loop
-    from ganpipe.images import to_tensor
-    from ganpipe.runtime import keep_freed_memory, setup_torch
+    from ganpipe.data.images import to_tensor
+    from ganpipe.running.runtime import keep_freed_memory, setup_torch
 
     spec = json.loads(sys.argv[1])
     applied = keep_freed_memory()

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ganpipe.data import load_split
-from ganpipe.files import save_torch, write_json
+from ganpipe.data.mnist import load_split
 from ganpipe.params import Params
-from ganpipe.runtime import setup_torch
-from ganpipe.tracking import stage_run
+from ganpipe.running.files import save_torch, write_json
+from ganpipe.running.runtime import setup_torch
+from ganpipe.running.tracking import stage_run
 
 
 def train_feature_classifier(params: Params, out: Path, data_path: Path) -> dict:
     import time
 
-    from ganpipe.digit_cnn import FeatureClassifier, train_classifier
+    from ganpipe.measures.digit_cnn import FeatureClassifier, train_classifier
 
     setup_torch(params.seed, "cpu")
     cfg = params.classifier

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ganpipe.digit_cnn import load_classifier
-from ganpipe.data import load_split
-from ganpipe.evaluation import Reference, equal_n
-from ganpipe.files import InputError, load_npz, write_json
+from ganpipe.data.mnist import load_split
+from ganpipe.measures.digit_cnn import load_classifier
+from ganpipe.measures.evaluation import Reference, equal_n
 from ganpipe.params import Params
-from ganpipe.tracking import stage_run
+from ganpipe.running.files import InputError, load_npz, write_json
+from ganpipe.running.tracking import stage_run
 
 MODELS = ("ae", "vae", "gan", "wgan")
 # what `dvc exp show` and the MLflow runs table put beside the knobs; metrics.json keeps the rest

@@ -3,9 +3,9 @@ output heads, the upsample generator), configured in params.yaml under findings.
 
 Each experiment starts from the model's built-in defaults plus its own overrides, not from the
 main gan/wgan groups, so `dvc exp run -S wgan.clip=0.1` changes the main WGAN but not the sweeps.
-Its runs (ganpipe.conditions: the experiment's setting at every seed, its condition map at the
+Its runs (ganpipe.study.conditions: the experiment's setting at every seed, its condition map at the
 map seeds) train side by side, one process and one thread each: in the stage's own pool
-(ganpipe.pool) by default, on Dask (ganpipe.cluster) when a scheduler or SLURM is configured
+(ganpipe.running.pool) by default, on Dask (ganpipe.running.cluster) when a scheduler or SLURM is configured
 outside params.yaml. A run's numbers depend on its seed alone, never on how many runs share the
 machine (torch's thread count changes the float rounding), and a third of a small GAN's step is
 single-threaded overhead that a second thread does not shorten, so two one-thread runs on two
@@ -21,11 +21,13 @@ import shutil
 import time
 from pathlib import Path
 
-from ganpipe import cluster, conditions, pool
-from ganpipe.files import write_bytes, write_json
 from ganpipe.params import Params, ParamsError
-from ganpipe.pipeline.train import MNIST, train
-from ganpipe.progress import Progress, Run
+from ganpipe.pipeline import MNIST
+from ganpipe.running import cluster, pool
+from ganpipe.running.files import write_bytes, write_json
+from ganpipe.running.progress import Progress, Run
+from ganpipe.study import conditions
+from ganpipe.training.run import train
 
 
 def _staging(folder: Path) -> Path:
@@ -40,7 +42,7 @@ def _publish(staging: Path, folder: Path) -> None:
 
 
 def _drop_partial_writes(folder: Path) -> None:
-    """A worker killed mid-write leaves the temporary file of an atomic write (ganpipe.files) behind."""
+    """A worker killed mid-write leaves the temporary file of an atomic write (ganpipe.running.files) behind."""
     for tmp in folder.rglob(".*.tmp"):
         tmp.unlink(missing_ok=True)
 
@@ -85,7 +87,7 @@ def _write_returned(record: dict, folder: Path) -> None:
 
 def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST, resume: str = "auto",
                    workers: int | None = None, progress: Progress | None = None) -> dict:
-    from ganpipe.tracking import stage_run, tracking_uri
+    from ganpipe.running.tracking import stage_run, tracking_uri
 
     experiments = params.findings.experiments
     if name not in experiments:

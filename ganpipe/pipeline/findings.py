@@ -2,11 +2,11 @@
 
     controls     every artifact measure on its positive and negative controls -> its threshold
     calibration  the trained rule on runs of known state (main GAN/WGAN; the same at a tenth)
-    claims       each claim (ganpipe.claims) at every seed and condition -> findings.json
+    claims       each claim (ganpipe.study.claims) at every seed and condition -> findings.json
 
 Inputs: the findings experiments under stages/experiments/ (every seed, every map condition),
 the main models (F2's logs, F6, the trained rule's long runs), the toys and the math (run here:
-seconds). Outputs: findings.json (one record per claim, see ganpipe.judge and ganpipe.verdicts),
+seconds). Outputs: findings.json (one record per claim, see ganpipe.study.judge and ganpipe.study.verdicts),
 verdicts.json (the verdicts, for `dvc exp show`) and evidence.json (the controls, the calibration
 and the curves the report draws).
 """
@@ -16,20 +16,22 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ganpipe import conditions, cost, metrics, trained, verdicts
-from ganpipe.digit_cnn import load_classifier
-from ganpipe.claims import CLAIMS
-from ganpipe.claims.claim import SingleInputs
-from ganpipe.controls import run_controls
-from ganpipe.data import load_split
-from ganpipe.evaluation import Reference, equal_n
-from ganpipe.evidence import SWEEP_PREFIX, Context, Runs, SnapshotMeter
-from ganpipe.files import write_json
-from ganpipe.judge import judge_seeded, judge_single
+from ganpipe.data.mnist import load_split
+from ganpipe.measures import metrics
+from ganpipe.measures.controls import run_controls
+from ganpipe.measures.digit_cnn import load_classifier
+from ganpipe.measures.evaluation import Reference, equal_n
 from ganpipe.params import Params, ParamsError
-from ganpipe.tracking import stage_run
+from ganpipe.running.files import write_json
+from ganpipe.running.tracking import stage_run
+from ganpipe.study import conditions, trained, verdicts
+from ganpipe.study.claims import CLAIMS
+from ganpipe.study.claims.claim import SingleInputs
+from ganpipe.study.evidence import SWEEP_PREFIX, Context, Runs, SnapshotMeter
+from ganpipe.study.judge import judge_seeded, judge_single
+from ganpipe.training import cost
 
-# Measured snapshot series, by content (ganpipe.evidence.SnapshotMeter): beside the stage folders,
+# Measured snapshot series, by content (ganpipe.study.evidence.SnapshotMeter): beside the stage folders,
 # outside every stage's outputs, so DVC neither clears nor tracks it
 SERIES_CACHE = ".series-cache"
 

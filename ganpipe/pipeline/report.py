@@ -8,20 +8,21 @@ from pathlib import Path
 
 import yaml
 
-from ganpipe.conditions import BASE, conditions, run_folder
-from ganpipe import controls
-from ganpipe.data import load_split
-from ganpipe.execution import EXECUTION_TAG
-from ganpipe.files import load_npz
+from ganpipe.data.mnist import load_split
+from ganpipe.measures import controls
 from ganpipe.params import Params
-from ganpipe.render import html_page, render
-from ganpipe.tracking import git_commit, repo_root, stage_run, tracking_uri
+from ganpipe.report.render import html_page, render
+from ganpipe.running.execution import EXECUTION_TAG
+from ganpipe.running.files import load_npz
+from ganpipe.running.tracking import git_commit, repo_root, stage_run, tracking_uri
+from ganpipe.study.claims import CLAIMS, opening
+from ganpipe.study.conditions import BASE, conditions, run_folder
 
 MODELS = ("ae", "vae", "gan", "wgan")
 
 
 def _read_json(path: Path) -> dict:
-    from ganpipe.files import InputError
+    from ganpipe.running.files import InputError
 
     try:
         return json.loads(path.read_text())
@@ -96,7 +97,7 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
             "dvc_outs": dvc_outputs(root / "dvc.lock"),
         }
         real = load_split(stages / "prepare" / "mnist.npz", "test").images
-        render(out, findings=findings, evidence=evidence, metrics=metrics, provenance=provenance,
+        render(out, claims=CLAIMS, opening=opening(findings, len(evidence["seeds"])), findings=findings, evidence=evidence, metrics=metrics, provenance=provenance,
                model_samples=samples, experiment_snapshots=snaps,
                params_summary={"wgan_clip": params.wgan.clip, "gan_generator": params.gan.generator},
                control_strip=controls.strip(real, f.controls))

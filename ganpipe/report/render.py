@@ -1,0 +1,276 @@
+"""The markdown report: the models, the instruments and their controls, then every claim (its
+verdict, per-seed tables, validity, condition map, and its own figure from ganpipe.study.claims), and
+the provenance; `html_page` makes it one self-contained page for the MLflow UI.
+
+`render` is pure: it takes the stage outputs as plain data (findings, evidence, metrics,
+provenance, sample grids) and writes report.md and its PNG figures into one folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ganpipe.measures.controls import autoscaled
+from ganpipe.report.figures import Figures, grids_figure
+from ganpipe.report.tables import fmt, table, value
+from ganpipe.running.files import write_bytes, write_text
+
+MODEL_COLUMNS = ["fid", "precision", "recall", "density", "coverage", "modes", "confidence", "brightness",
+                 "peak_brightness", "background_noise", "edge_sharpness", "background_level", "emboss_score"]
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """What a claim's report section may draw from: the findings stage's evidence, the evaluation,
+    the main models' samples, each experiment's snapshots (NAME and NAME/CONDITION: steps, images
+    at the first seed), the figure collector and the plotting modules."""
+
+    evidence: dict
+    metrics: dict
+    model_samples: dict
+    snaps: dict
+    figs: object
+    plt: object
+    sns: object
+
+
+def render(out: Path, *, claims: dict, opening: list[tuple[str, tuple[str, ...], str]], findings: dict,
+           evidence: dict, metrics: dict, provenance: dict, model_samples: dict[str, np.ndarray],
+           experiment_snapshots: dict[str, tuple[np.ndarray, np.ndarray]], params_summary: dict,
+           control_strip: dict | None = None) -> str:
+    """Write out/report.md and out/figures/*.png; return the markdown. `claims`: {id: claim} in the
+    report's order (each with `title` and `section`); `opening`: (topic, claim ids, sentence) for
+    each of the note's hands-on findings."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    figs = Figures()
+    md: list[str] = []
+    counts = {state: sum(f["verdict"] == state for f in findings.values())
+              for state in ("reproduced", "mixed", "not reproduced", "inconclusive")}
+    md += ["# ganpipe report: the note's claims, measured", "",
+           f"Of {len(findings)} claims: " + ", ".join(f"{n} {state}" for state, n in counts.items()) + " under the committed params "
+           f"(main WGAN clip = {params_summary['wgan_clip']}, main GAN generator = {params_summary['gan_generator']}, "
+           f"data: {provenance['data']['source']}). Every number below is computed by the pipeline; "
+           "verdicts compare them with the thresholds in `params.yaml` (`findings.thresholds`).", ""]
+
+    md += ["The note's three hands-on findings, in one sentence each (details and every condition tried: "
+           "under Findings):", ""]
+    md += [f"- **{topic}** ({', '.join(ids)}): {sentence}." for topic, ids, sentence in opening]
+    md += [""]
+
+    # ---- models
+    md += ["## Models", "", f"Samples of every model against {metrics['n']} real test digits (features of the "
+           "feature classifier; FID depends on n, so compare within this table only). `real` is the floor: "
+           "real training digits against real test digits at the same n.", ""]
+    rows = [[name] + [metrics[name].get(c, float("nan")) for c in MODEL_COLUMNS] for name in ("real", "ae", "vae", "gan", "wgan")]
+    md += [table(["model"] + MODEL_COLUMNS, rows), ""]
+    path = figs.add("models.png", grids_figure({m: s[:64] for m, s in model_samples.items()}))
+    md += [f"![samples of each model]({path})", "",
+           "AE and VAE: decoded codes drawn from N(0, I). GAN and WGAN: fixed noise.", ""]
+
+    # ---- the instruments, proven before they judge
+    md += _controls_section(evidence, control_strip, figs, plt)
+
+    # ---- findings table
+    md += ["## Findings", "", VERDICT_LEGEND, "",
+           table(["id", "claim", "verdict", "holds in", "validity", "condition map"],
+                  [[cid, findings[cid]["claim"], f"**{findings[cid]['verdict']}**", findings[cid]["holds_in"],
+                    _validity_word(findings[cid]), findings[cid].get("conditions_summary", findings[cid].get("scope", ""))]
+                   for cid in claims]), ""]
+
+    page = ReportInputs(evidence=evidence, metrics=metrics, model_samples=model_samples, snaps=experiment_snapshots,
+                        figs=figs, plt=plt, sns=sns)
+    for cid, claim in claims.items():
+        f = findings[cid]
+        md += [f"### {cid}. {claim.title}: {f['verdict']} ({f['holds_in']})", "", f"*The note:* {f['claim']}", "",
+               f"*Measured:* {f['measure']}.", ""]
+        if "seeds" in f:
+            md += _seed_tables(f)
+        else:
+            md += [f"*Scope:* {f['scope']}.", ""]
+            obs = [[k, v] for k, v in f["observed"].items() if not isinstance(v, (dict, list))]
+            md += [table(["observed", "value"], obs), "",
+                   table(["check", "holds"], [[k, v] for k, v in f["checks"].items()]), ""]
+        thr = [[k, v] for k, v in f["thresholds"].items()]
+        if thr:
+            md += [table(["threshold", "value"], thr), ""]
+        md += claim.section(f, page)
+        if f.get("conditions"):
+            md += _condition_table(claim, f, evidence, experiment_snapshots, figs)
+
+    # ---- provenance
+    md += ["## Provenance", "", table(["item", "value"], [
+        ["git commit", provenance["git_commit"]], ["params digest", provenance["params_digest"]],
+        ["data source", provenance["data"]["source"]],
+        ["train / test digits", f"{provenance['data']['counts']['train']['total']} / {provenance['data']['counts']['test']['total']}"],
+        *[[f"sha256 {k}", v] for k, v in provenance["data"]["sha256"].items()],
+        ["MLflow store", provenance["mlflow_uri"]],
+    ]), "", "MLflow runs (latest per stage):", "",
+        table(["stage", "run id"], [[s, r] for s, r in sorted(provenance["mlflow_runs"].items())]), "",
+        "DVC outputs (`dvc.lock`):", "",
+        table(["stage", "output", "md5"], provenance["dvc_outs"]), ""]
+
+    text = "\n".join(md)
+    for name, data in figs.files.items():
+        write_bytes(out / "figures" / name, data)
+    write_text(out / "report.md", text)
+    return text
+
+
+def html_page(markdown: str, folder: Path, title: str = "ganpipe report") -> str:
+    """The report as one self-contained HTML page, its figures inlined as data URIs: what the
+    MLflow UI renders among a run's artifacts (it shows markdown as plain text, HTML as a page)."""
+    import base64
+    import html
+    import re
+
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+
+    def inline(match: re.Match) -> str:
+        path = folder / html.unescape(match.group(1))
+        if not path.is_file():
+            return match.group(0)
+        return f'src="data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()}"'
+
+    body = re.sub(r'src="([^"]+\.png)"', inline, body)
+    style = ("body{font-family:sans-serif;max-width:72em;margin:2em auto;padding:0 1em;line-height:1.45}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em}"
+             "img{max-width:100%}code{background:#f4f4f4}")
+    return (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head><body>{body}</body></html>\n")
+
+
+VERDICT_LEGEND = ("Each training-based claim (F1, F3-F5) runs at every seed of `findings.seeds`; *holds in* "
+                  "counts the seeds whose checks all pass. **reproduced**: every seed; **mixed**: some; **not reproduced**: "
+                  "none; **inconclusive**: a validity check failed (a measure that did not separate its controls, a run "
+                  "not trained by the calibrated rule, a manipulation that did not take effect, unequal conditions, or "
+                  "checks that change over the last third of training), so the experiment could not test the claim. "
+                  "F2, F2b, F6 and F7 are single runs (toys with exact answers, the math, the main models).")
+
+
+def _controls_section(evidence: dict, strip: dict, figs: Figures, plt) -> list[str]:
+    """The measures on their controls, the control strip, and the trained rule's calibration."""
+    controls, cal = evidence["controls"], evidence["calibration"]
+    md = ["## Measures and their controls", "",
+          "Before any measure judges a run it is checked on controls made from real test digits (weights, for the "
+          "pile-up): the artifact at known doses (must count) and inputs without it (must not). Its threshold comes "
+          "from the controls by the rule in `findings.controls.threshold_at`: strongest negative + "
+          "threshold_at x (weakest dose - strongest negative). A measure that did "
+          "not separate its controls would make its claims inconclusive; the measures the verdicts used before, and "
+          "why each was replaced, are in the last columns.", ""]
+    rows = []
+    for name, c in controls.items():
+        doses = ", ".join(f"{d['name']}: {fmt(d['value'])}" for d in c["doses"])
+        negs = ", ".join(f"{n['name']}: {fmt(n['value'])}" for n in c["negatives"])
+        old = c.get("replaced", {})
+        rows.append([f"`{name}`", "/".join(c["claims"]), "higher" if c["direction"] > 0 else "lower", doses, negs,
+                     fmt(c["threshold"]), c["separates"], f"`{old.get('measure', '')}`",
+                     f"{'separates' if old.get('separates') else 'fails'}: {old.get('why', '')}"])
+    md += [table(["measure", "claims", "artifact is", "positive controls (doses)", "negative controls", "threshold",
+                   "separates", "replaced", "why replaced"], rows), ""]
+    if strip:
+        fig, axes = plt.subplots(len(strip), max(len(v) for v in strip.values()),
+                                 figsize=(1.1 * max(len(v) for v in strip.values()), 1.3 * len(strip)), squeeze=False)
+        for ax in axes.flat:
+            ax.axis("off")
+        for row, (measure, items) in zip(axes, strip.items()):
+            for ax, (label, image) in zip(row, items):
+                ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+                ax.set_title(label, fontsize=5)
+            row[0].text(-0.5, 0.5, measure, transform=row[0].transAxes, ha="right", va="center", fontsize=7)
+        md += [f"![controls]({figs.add('controls.png', fig)})", "", "One real digit under every control, fixed range "
+               "[0, 1], a row per measure: positive controls first, then negative ones.", ""]
+    md += ["### The trained rule, calibrated", "",
+           "Each run's FID is taken at step 0 and ten snapshots on fixed noise (n = "
+           f"{evidence['snapshot_n']}); the rule reads the first snapshot (step 0, the untrained generator) and the medians of the middle and the last "
+           "third of training (GANs oscillate, so windows are judged, not points): *remaining* = last / first (how "
+           "much of the untrained FID is left), *recent* = (middle - last) / (first - last) (how much of the gain came "
+           "late). A run is trained when max(remaining, recent) is at most the limit. The rule is proven on runs of "
+           "known state: the main GAN and WGAN at their budgets must pass, the same configurations at a tenth of "
+           "their budgets must fail; the limit sits between them by the controls' rule. An arm meant to fail "
+           "(F1's strong D, F3b's largest clip) only has to have settled: plateaued (its FID changed from the middle "
+           "to the last third by no more than the long runs' own FIDs did), or trained by the rule if it learned after "
+           "all.", ""]
+    limit = cal.get("threshold")
+    rows = []
+    for budget, group in (("full (must pass)", cal["long"]), ("a tenth (must fail)", cal["short"])):
+        for name, w in group.items():
+            rows.append([name, budget, w and w["first"], w and w["last"], w and w["remaining"], w and w["recent"],
+                         w is not None and limit is not None and w["untrained"] <= limit])
+    md += [table(["run", "budget", "first FID", "last third (median)", "remaining", "recent", "trained"], rows), "",
+           f"Limit: {fmt(limit)}; the rule separates its runs of known state: **{fmt(cal['separates'])}**. "
+           f"Plateau limit (the long runs' largest change between the thirds): {fmt(cal.get('plateau'))}.", ""]
+    if "noise" in cal:
+        nz = cal["noise"]
+        md += [f"Resampling noise of one snapshot FID: the frozen main GAN, {nz['draws']} fresh noise draws of "
+               f"n = {evidence['snapshot_n']}: FID {fmt(nz['mean'])} +- {fmt(nz['std'])} ({fmt(100 * nz['relative'])}%), "
+               "far below the swings between snapshots of one run (training, not sampling, moves the curves); the "
+               "windows' medians over three or more snapshots smooth both.", ""]
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for name, curve in cal["curves"].items():
+        ax.plot(curve["step"], curve["fid"], "o-" if "tenth" not in name else "s--", ms=3, lw=1, label=name)
+    ax.set_xscale("log"), ax.set_xlabel("step"), ax.set_ylabel("FID"), ax.legend(fontsize=6)
+    md += [f"![trained rule]({figs.add('trained_rule.png', fig)})", ""]
+    return md
+
+
+def _validity_word(f: dict) -> str:
+    failed = [name for name, v in f.get("validity", {}).items() if not v["ok"]]
+    if not f.get("validity"):
+        return "n/a" if "scope" in f else "ok"
+    return "ok" if not failed else "failed: " + ", ".join(failed)
+
+
+def _seed_tables(f: dict) -> list[str]:
+    """Per-seed values with mean and range, per-seed checks, and the validity checks."""
+    seeds = list(f["seeds"])
+    rows = []
+    for key, sp in f["spread"].items():
+        rows.append([key] + [f["seeds"][s]["observed"][key] for s in seeds] + [sp["mean"], f"{fmt(sp['min'])} to {fmt(sp['max'])}"])
+    out = [table(["observed"] + [f"seed {s}" for s in seeds] + ["mean", "range"], rows), ""]
+    checks = list(next(iter(f["seeds"].values()))["checks"])
+    out += [table(["check"] + [f"seed {s}" for s in seeds] + ["holds in"],
+                   [[c] + [f["seeds"][s]["checks"][c] for s in seeds] + [f["checks"][c]] for c in checks]
+                   + [["**all checks**"] + [f["seeds"][s]["holds"] for s in seeds] + [f["holds_in"]]]), ""]
+    out += ["*Validity* (what must hold for the verdict to mean anything):", "",
+            table(["validity check", "required"] + [f"seed {s}" for s in seeds] + ["ok"],
+                   [[name, v["required"]] + [value(v["value"].get(s)) for s in seeds] + [v["ok"]]
+                    for name, v in f["validity"].items()]), ""]
+    return out
+
+
+def _condition_table(claim, f: dict, evidence: dict, snaps: dict, figs: Figures) -> list[str]:
+    rows = [[c["name"], c["n_seeds"], _validity_word(c), c["holds_in"], f"**{c['verdict']}**"] for c in f["conditions"]]
+    out = ["*Condition map* (`base` is the experiment's own setting; each other condition changes the knobs it names; "
+           "declared in params.yaml under the experiment's `map`):", "",
+           table(["condition", "seeds run", "validity", "holds in", "verdict"], rows), "",
+           f"Summary: {f['conditions_summary']}.", ""]
+    names = [n for m in claim.map_samples for n in (evidence["sweep"] if m == "SWEEP" else [m])]
+    panels = {}
+    for c in f["conditions"]:
+        for name in names:
+            key = f"{name}/{c['name']}"
+            if key in snaps:
+                steps, images = snaps[key]
+                # one knob per line: a cell's name is too long for one panel's width
+                cell = c["name"].replace("+", "\n")
+                title = f"{name}\n{cell}\nstep {steps[-1]}, seed {next(iter(c['seeds']))}"
+                panels[title] = images[-1][:25]
+                if claim.map_autoscaled:
+                    panels[f"{title}\nautoscaled"] = autoscaled(images[-1][:25])
+    if panels:
+        ncols = len(names) * (2 if claim.map_autoscaled else 1)
+        path = figs.add(f"{claim.id.lower()}_conditions.png", grids_figure(panels, ncols=ncols if ncols > 1 else
+                                                                      min(len(panels), 4), size=2.2))
+        out += [f"![{claim.id} conditions]({path})", ""]
+    return out

@@ -1,0 +1,86 @@
+"""F1: a discriminator that keeps training unchecked collapses the generator to black images."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ganpipe.params import ValidityParams
+from ganpipe.report.figures import tile
+from ganpipe.report.render import ReportInputs
+from ganpipe.report.tables import fmt
+from ganpipe.study.claims.claim import Claim, first_seed, record
+from ganpipe.study.evidence import Context, Runs, history_upto, upto
+from ganpipe.study.verdicts import check
+
+EXPERIMENT = "f1_strong_d"
+
+
+def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = None) -> dict:
+    """The extremes of the losses up to the step judged (the note says D loss 'falls to' and G loss
+    'climbs to'), the share of black samples at that snapshot, D's strength over the second half."""
+    r, s = runs.run(EXPERIMENT, cond, seed), runs.series(EXPERIMENT, cond, seed)
+    step = step or s["step"][-1]
+    h, s = history_upto(r, step), upto(s, step)
+    steps = h["step"]
+    return {"step": int(step), "min_d_loss": float(h["d_loss"].min()), "max_g_loss": float(h["g_loss"].max()),
+            "black_fraction": s["black_fraction"][-1], "brightness": s["brightness"][-1],
+            "peak_brightness": s["peak_brightness"][-1], "real_brightness": ctx.real["brightness"],
+            "fid": s["fid"][-1], "late_d_acc_fake": float(np.mean(h["d_acc_fake"][steps > steps[-1] / 2])),
+            "fid_curve": s["fid"], "fid_steps": s["step"]}
+
+
+def judge(ev: dict, t: dict) -> dict:
+    return record(
+        "A discriminator that keeps training unchecked drives D loss to ~1e-4 and G loss to ~10, "
+        "and the generator emits all-black images.",
+        "strong-D GAN (5 D steps per G step, D lr 50x G lr): the lowest D loss and highest G loss reached, "
+        "the share of black samples (brightest 1% of pixels below the controls' threshold), FID",
+        ev,
+        {k: t[k] for k in ("f1_d_loss_max", "f1_g_loss_min", "f1_black_min", "peak_brightness")},
+        {
+            "d_loss_collapsed": ev["min_d_loss"] <= t["f1_d_loss_max"],
+            "g_loss_climbed": ev["max_g_loss"] >= t["f1_g_loss_min"],
+            "samples_black": ev["black_fraction"] >= t["f1_black_min"],
+        },
+    )
+
+
+def validity(ev: dict, v: ValidityParams, rule) -> dict:
+    """The manipulation happened (D strong over a sustained window) and the run settled; the
+    generator is meant to fail, so its image quality is not asked."""
+    return {"d_is_strong": check(ev["late_d_acc_fake"], f"D's accuracy on fakes, mean over the second half of "
+                                 f"training, >= {v.strong_d_acc_fake_min:g}", ev["late_d_acc_fake"] >= v.strong_d_acc_fake_min),
+            "settled": rule.settled(ev["fid_steps"], ev["fid_curve"])}
+
+
+def drawn(runs: Runs, params) -> dict:
+    """The first seed's losses over training, for the figure."""
+    from ganpipe.study import conditions
+
+    r = runs.run(EXPERIMENT, conditions.BASE, params.findings.seeds[0])
+    return {"F1_history": {k: r.history[k].tolist() for k in ("step", "d_loss", "g_loss", "js_estimate", "d_acc_fake",
+                                                             "g_grad_norm_saturating", "g_grad_norm_nonsaturating")}}
+
+
+def section(f: dict, r: ReportInputs) -> list[str]:
+    o = f["observed"]
+    h = r.evidence["F1_history"]
+    fig, axes = r.plt.subplots(1, 2, figsize=(9, 3))
+    axes[0].semilogy(h["step"], h["d_loss"], label="D loss")
+    axes[0].semilogy(h["step"], h["g_loss"], label="G loss")
+    seed, _ = first_seed(f)
+    axes[0].set_xlabel("step"), axes[0].legend(), axes[0].set_title(f"strong discriminator: losses, seed {seed}")
+    steps, images = r.snaps[EXPERIMENT]
+    axes[1].imshow(tile(images[-1][:36], nrow=6), cmap="gray", vmin=0, vmax=255)
+    axes[1].axis("off"), axes[1].set_title(f"samples at step {steps[-1]}, seed {seed}")
+    path = r.figs.add("f1_collapse.png", fig)
+    return [f"![F1]({path})", "",
+            f"Mean over seeds: D loss fell to {fmt(o['min_d_loss'])} and G loss climbed to {fmt(o['max_g_loss'])}; "
+            f"{fmt(100 * o['black_fraction'])}% of the final snapshot's samples are black (brightest 1% of pixels "
+            f"below {fmt(f['thresholds']['peak_brightness'])}; median peak {fmt(o['peak_brightness'])}, mean brightness "
+            f"{fmt(o['brightness'])} against {fmt(o['real_brightness'])} for real digits).", ""]
+
+
+CLAIM = Claim("F1", "Collapse under a too-strong discriminator", judge, section,
+              experiments=lambda sweep: [EXPERIMENT], measures=("peak_brightness",), evidence=evidence,
+              validity=validity, map_samples=(EXPERIMENT,), drawn=drawn)

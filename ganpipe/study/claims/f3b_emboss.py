@@ -1,0 +1,88 @@
+"""F3b: a large clip value turns WGAN samples into strange embossed (relief-like) images."""
+
+from __future__ import annotations
+
+from ganpipe.params import ValidityParams
+from ganpipe.report.figures import grids_figure
+from ganpipe.report.render import ReportInputs
+from ganpipe.report.tables import table
+from ganpipe.study.claims.claim import Claim, first_seed, record
+from ganpipe.study.evidence import Context, Runs, sweep, upto
+from ganpipe.study.verdicts import check
+
+
+def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = None) -> dict:
+    """Each clip's emboss score, at a fixed range and autoscaled per image as the note's display."""
+    shares, paper, largest = sweep(runs, cond, seed, ctx)
+    series = {str(ctx.clips[n]): runs.series(n, cond, seed) for n in ctx.sweep}
+    step = step or series[str(ctx.clips[paper])]["step"][-1]
+    now = {c: upto(s, step) for c, s in series.items()}
+    return {"step": int(step), "paper_clip": str(ctx.clips[paper]), "largest_clip": str(ctx.clips[largest]),
+            "emboss_score": {c: s["emboss_score"][-1] for c, s in now.items()},
+            "emboss_score_autoscaled": {c: s["emboss_score_autoscaled"][-1] for c, s in now.items()},
+            "background_level": {c: s["background_level"][-1] for c, s in now.items()},
+            "fid": {c: s["fid"][-1] for c, s in now.items()}, "real_emboss_score": ctx.real["emboss_score"],
+            "boundary_share_by_clip": shares,
+            "wasserstein_by_clip": {str(ctx.clips[n]): runs.run(n, cond, seed).final("wasserstein") for n in ctx.sweep},
+            "fid_curves": {c: s["fid"] for c, s in series.items()}, "fid_steps": series[str(ctx.clips[paper])]["step"]}
+
+
+def judge(ev: dict, t: dict) -> dict:
+    large, paper = ev["largest_clip"], ev["paper_clip"]
+    limit = t["emboss_score"]
+    return record(
+        "A large clip value turns WGAN samples into strange embossed (relief-like) images.",
+        "emboss score (shadow and highlight in pairs) of the samples at the largest clip against the paper's "
+        "clip, at a fixed range [0, 1]; the same, autoscaled per image as the note's display, is shown beside it",
+        ev,
+        {"emboss_score": limit},
+        {"embossed_at_large_clip": ev["emboss_score"][large] >= limit,
+         "more_than_at_paper_clip": ev["emboss_score"][large] > ev["emboss_score"][paper]},
+    )
+
+
+def clips_differ(ev: dict, v: ValidityParams) -> dict:
+    """The clips compared constrain the critic differently. Either the paper's clip binds and the
+    largest binds less (a large clip that leaves the critic unconstrained is the condition under
+    test, as the WGAN paper describes it), or both bind and the critic's scale follows the clip:
+    its Wasserstein estimate (the mean over the last steps) at the largest clip is at least the
+    ratio of the clips times that at the paper's clip (a critic whose every weight is c times
+    larger has at least a c times larger output; more through its depth)."""
+    shares, w = ev["boundary_share_by_clip"], ev["wasserstein_by_clip"]
+    paper, large = ev["paper_clip"], ev["largest_clip"]
+    binds_less = shares[paper] > v.clip_binds_share_min and shares[large] < shares[paper]
+    scale = abs(w[large]) / max(abs(w[paper]), 1e-12)
+    follows = scale >= float(large) / float(paper)
+    return check({"share_at_c": shares, "wasserstein": w, "scale_ratio": round(scale, 4)},
+                 f"the paper's clip binds and the largest binds less, or the critic's Wasserstein estimate at the "
+                 f"largest clip is at least {float(large) / float(paper):g}x (the clips' ratio) that at the paper's",
+                 binds_less or follows)
+
+
+def validity(ev: dict, v: ValidityParams, rule) -> dict:
+    return {"clips_differ": clips_differ(ev, v),
+            "trained_at_paper_clip": rule.trained(ev["fid_steps"], ev["fid_curves"][ev["paper_clip"]]),
+            "settled_at_largest_clip": rule.settled(ev["fid_steps"], ev["fid_curves"][ev["largest_clip"]])}
+
+
+def section(f: dict, r: ReportInputs) -> list[str]:
+    from ganpipe.measures.controls import autoscaled
+
+    seed, o0 = first_seed(f)
+    names, clips = r.evidence["sweep"], r.evidence["clips"]
+    panels = {f"c = {clips[n]}": r.snaps[n][1][-1][:36] for n in names}
+    panels |= {f"c = {clips[n]}, autoscaled": autoscaled(r.snaps[n][1][-1][:36]) for n in names}
+    path = r.figs.add("f3b_clip_sweep_samples.png", grids_figure(panels, ncols=len(names)))
+    rows = [[c, s] + [f["seeds"][s]["observed"][k][c] for k in ("background_level", "emboss_score",
+                                                                 "emboss_score_autoscaled", "fid")]
+            for s in f["seeds"] for c in o0["background_level"]]
+    rows.append(["real", "", 0.0, o0["real_emboss_score"], "", 0.0])
+    return [f"![F3b]({path})", "", f"Samples at seed {seed}: top row at a fixed range [0, 1], bottom row autoscaled per "
+            "image, as matplotlib's imshow shows an array without vmin/vmax (the display of the tutorial the note's "
+            "network resembles). The check reads the fixed range; the autoscaled score is shown beside it.", "",
+            table(["clip", "seed", "background level", "emboss score", "emboss score, autoscaled", "FID"], rows), ""]
+
+
+CLAIM = Claim("F3b", "Large clip values emboss the samples", judge, section,
+              experiments=lambda names: names, measures=("emboss_score",), evidence=evidence, validity=validity,
+              map_samples=("SWEEP",), map_autoscaled=True)

@@ -1,0 +1,159 @@
+"""The trained rule: a run counts as trained when its FID has come down and stopped coming down.
+
+GAN training oscillates (unregularised GANs and WGANs need not converge, Mescheder et al. 2018),
+so a flat curve is the wrong test; published studies fix a budget and judge checkpoints. The rule
+reads windows of snapshots (each snapshot's FID at findings.fid_snapshot_n, on fixed noise): the
+first snapshot (step 0, the untrained generator), and the medians of the middle and the last
+third of training (m, l).
+
+    remaining = l / first                  how much of the untrained generator's FID is still there
+    recent    = (m - l) / (first - l)      how much of the gain came in the last stretch (1: no gain yet)
+    trained   = max(remaining, recent) <= limit
+
+Both are small for a run that learned and levelled off; a run cut short is either still high
+(a WGAN that has not started: remaining ~1) or still gaining fast (recent large). The rule is
+proven on runs of known state before it judges any experiment: the main GAN and the main WGAN at
+their budgets must pass, the same configurations at a tenth of their budgets (experiments
+trained_*_tenth) must fail, and `limit` sits between the two by the controls' declared rule
+(findings.controls.threshold_at).
+
+An arm meant to fail (F1's strong D, F3b's large clip) is not asked to learn, only to have
+settled: plateaued, its FID changed between the middle and the last third by no more than the
+long-trained main runs' own FIDs did (|m - l| / m); or trained, if it learned after all (a run
+that passes the rule has levelled off as far as the long runs had, which is all "settled" asks).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ganpipe.measures.controls import separation
+from ganpipe.study.verdicts import check
+
+MIN_WINDOW = 2  # snapshots per third, at least
+
+
+def thirds(steps: list[int], fids: list[float]) -> tuple[list[float], list[float]]:
+    """FIDs of the middle and the last third of training, by step."""
+    last = steps[-1]
+    middle = [f for t, f in zip(steps, fids) if last / 3 <= t < 2 * last / 3]
+    late = [f for t, f in zip(steps, fids) if t >= 2 * last / 3]
+    return middle, late
+
+
+def windows(steps: list[int], fids: list[float]) -> dict | None:
+    """The rule's numbers for one curve (None: too few snapshots to judge windows)."""
+    middle, late = thirds(steps, fids)
+    if len(middle) < MIN_WINDOW or len(late) < MIN_WINDOW:
+        return None
+    first, m, l = float(fids[0]), float(np.median(middle)), float(np.median(late))
+    remaining = l / first
+    # no gain over the untrained generator at all (early GAN training often makes FID worse before
+    # better): all of the gain is still to come
+    recent = (m - l) / (first - l) if first > l else 1.0
+    return {"first": first, "middle": m, "last": l, "remaining": remaining, "recent": recent,
+            "untrained": max(remaining, recent), "change": abs(m - l) / m}
+
+
+def calibrate(long: dict[str, tuple[list, list]], short: dict[str, tuple[list, list]], at: float,
+              noise: dict | None = None) -> dict:
+    """The rule on runs of known state: `long` must pass, `short` must fail (name -> steps, FIDs)."""
+    long_w = {k: windows(*v) for k, v in long.items()}
+    short_w = {k: windows(*v) for k, v in short.items()}
+    out = {"long": long_w, "short": short_w}
+    if noise is not None:
+        out["noise"] = noise
+    missing = [k for k, w in {**long_w, **short_w}.items() if w is None]
+    if missing:
+        return {**out, "separates": False, "threshold": None, "plateau": None,
+                "why": f"too few snapshots to judge windows in {', '.join(missing)}"}
+    sep = separation([w["untrained"] for w in short_w.values()], [w["untrained"] for w in long_w.values()], +1, at)
+    return {**out, **sep, "plateau": max(w["change"] for w in long_w.values())}
+
+
+def trained(steps: list[int], fids: list[float], calibration: dict) -> dict:
+    """One run's trained check, by the calibrated rule."""
+    w = windows(steps, fids)
+    limit = calibration.get("threshold")
+    if not calibration["separates"] or limit is None:
+        return check(w and w["untrained"], "the trained rule failed its calibration (see the report): no run can "
+                     "be judged", False)
+    if w is None:
+        return check(None, f"at least {MIN_WINDOW} snapshots in each of the middle and last thirds", False)
+    return check(round(w["untrained"], 4), f"max(remaining, recent) <= {limit:.3g}: the FID came down and levelled "
+                 "off (medians over the middle and last thirds)", w["untrained"] <= limit)
+
+
+def plateaued(steps: list[int], fids: list[float], calibration: dict) -> dict:
+    """An arm meant to fail: its FID no longer changes more than the long-trained runs' did."""
+    w, limit = windows(steps, fids), calibration.get("plateau")
+    if w is None or limit is None:
+        return check(None, "enough snapshots, and a calibrated rule", False)
+    return check(round(w["change"], 4), f"FID changed by at most {limit:.1%} from the middle to the last third "
+                 "(as much as the long-trained main runs did)", w["change"] <= limit)
+
+
+def settled(steps: list[int], fids: list[float], calibration: dict) -> dict:
+    """An arm that need not learn: plateaued, or trained by the rule."""
+    p, t = plateaued(steps, fids, calibration), trained(steps, fids, calibration)
+    return check({"plateau_change": p["value"], "trained_score": t["value"]},
+                 f"plateaued ({p['required']}) or trained ({t['required']})", p["ok"] or t["ok"])
+
+
+def resampling_noise(fid_of_draw, draws: int) -> dict:
+    """The snapshot FID's spread over fresh noise draws from one frozen generator: how much of a
+    curve's wiggle is sampling, not training. `fid_of_draw(i)` scores draw i."""
+    values = np.array([fid_of_draw(i) for i in range(draws)])
+    mean, std = float(values.mean()), float(values.std(ddof=1))
+    return {"draws": draws, "mean": mean, "std": std, "relative": std / mean, "values": values.tolist()}
+
+
+TENTHS = ("trained_gan_tenth", "trained_wgan_tenth")  # findings experiments: the main models at a tenth of their budgets
+
+
+def calibration(params, stages, runs, clf, real_feats) -> dict:
+    """The rule on the project's runs of known state: the main GAN and WGAN (stages/gan, stages/wgan)
+    at their budgets, the same configurations at a tenth (TENTHS, every seed), and the snapshot FID's
+    spread over fresh noise draws from the frozen main GAN."""
+    import torch
+
+    from ganpipe.data.images import to_uint8
+    from ganpipe.measures import metrics
+    from ganpipe.running.files import load_torch
+    from ganpipe.study import conditions
+    from ganpipe.training import objectives
+
+    f = params.findings
+    long = {}
+    for model in ("gan", "wgan"):
+        s = runs.series_at(stages / model)
+        long[f"{model} ({s['step'][-1]} steps)"] = (s["step"], s["fid"])
+    short = {}
+    for name in TENTHS:
+        for seed in f.seeds:
+            s = runs.series(name, conditions.BASE, seed)
+            short[f"{name} seed {seed} ({s['step'][-1]} steps)"] = (s["step"], s["fid"])
+    gan = objectives.build("gan", params.gan, seed=0)
+    gan.G.load_state_dict(load_torch(stages / "gan" / "generator.pt"))
+    gan.G.eval()
+
+    def fid_of_draw(i: int) -> float:
+        z = torch.randn(len(real_feats), gan.latent, generator=torch.Generator().manual_seed(10_000 + i))
+        return metrics.fid(real_feats, clf.embed(to_uint8(gan.generate(z)))[0])
+
+    out = calibrate(long, short, f.controls.threshold_at, resampling_noise(fid_of_draw, f.validity.noise_draws))
+    out["curves"] = {k: {"step": v[0], "fid": v[1]} for k, v in {**long, **short}.items()}
+    return out
+
+
+class Rule:
+    """The calibrated rule, as the claims' validity checks call it."""
+
+    def __init__(self, calibration: dict):
+        self.calibration = calibration
+
+    def trained(self, steps: list[int], fids: list[float]) -> dict:
+        return trained(steps, fids, self.calibration)
+
+    def settled(self, steps: list[int], fids: list[float]) -> dict:
+        return settled(steps, fids, self.calibration)
