@@ -352,14 +352,58 @@ def test_ctrl_c_stops_the_runs_and_leaves_no_process(project, tmp_path):
     assert not left, f"still running after Ctrl-C: {left}"
 
 
-def test_a_file_store_with_slurm_fails_fast_naming_the_server_to_start(tmp_path, params_file):
-    params = params_file({"findings": {"experiments": {"e": EXPERIMENT}}})
-    result = cli("run-experiment", "e", "--params", str(params), "--out", str(tmp_path / "out"),
-                 env={cluster.EXECUTOR_ENV: "slurm"}, cwd=tmp_path)
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "mlflow server" in lines[0] and "MLFLOW_TRACKING_URI=http://" in lines[0], result.stderr
-    assert not (tmp_path / "out" / "base").exists()
+WORKER_JOB = """
+import json, sys
+from pathlib import Path
+from ganpipe.params import load_params
+from ganpipe.pipeline.experiment import _run_job
+from ganpipe.running.runtime import prepare_run_process
+from ganpipe.study import conditions
+prepare_run_process()  # one thread, as every worker: the thread count changes float sums
+params = load_params({params!r})
+job = conditions.jobs("e", params.findings.experiments["e"], [0], [], Path({out!r}))[0]
+result = _run_job(job, params, Path({data!r}), "fresh", "a-run-id-the-stage-opened")
+print(json.dumps({{"mlflow": sorted(m for m in sys.modules if m.split(".")[0] in ("mlflow", "sqlalchemy", "alembic")),
+                  "metrics": len(result["mlflow"]["metrics"]), "artifacts": result["mlflow"]["artifacts"]}}))
+"""
+
+
+def test_a_run_in_a_worker_never_opens_the_store_and_changes_no_byte(project, tmp_path):
+    """What a worker does, in a fresh interpreter: train one run and hand its MLflow calls back.
+    It imports no MLflow (nor its SQL store), and its files are the same bytes as the pool's run."""
+    folder, params, _, _ = project
+    script = WORKER_JOB.format(params=str(params), out=str(tmp_path / "out"), data=str(folder / "prepare" / "mnist.npz"))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    worker = json.loads(done.stdout.strip().splitlines()[-1])
+    assert worker["mlflow"] == [], f"a worker imported {worker['mlflow'][:5]}"
+    assert worker["metrics"] > 0 and ["grid.png", None] in worker["artifacts"]
+    assert not any(m.split(".")[0] == "mlflow" for m in pool.PRELOAD)
+    alone, pooled = outputs(tmp_path / "out" / "base" / "seed_0"), outputs(folder / "default" / "base" / "seed_0")
+    assert sorted(alone) == sorted(pooled)
+    for rel in alone:
+        assert alone[rel] == pooled[rel], rel
+
+
+def test_the_stage_logs_each_worker_run_onto_a_nested_run(project):
+    """The runs' calls reach the store through the stage: one run per seed and condition under the
+    stage's run, ended FINISHED, with its losses over the steps and its sample grids."""
+    from mlflow.tracking import MlflowClient
+
+    _, params, summary, _ = project
+    p = load_params(params)
+    client = MlflowClient(tracking_uri=p.mlflow.tracking_uri)
+    children = [client.get_run(r["mlflow_run_id"]) for r in summary["runs"]]
+    parents = {run.data.tags["mlflow.parentRunId"] for run in children}
+    assert len(parents) == 1 and client.get_run(parents.pop()).data.tags["mlflow.runName"] == "experiment-e"
+    for run in children:
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["stage"] == "experiment-e" and run.data.params["experiment.generator"] == "fc"
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "d_loss")]
+        assert steps == sorted(steps) and len(steps) == LOOP["steps"] // LOOP["log_every"]
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"grid.png", "grids"} <= artifacts
 
 
 def test_an_unknown_executor_is_one_line(tmp_path, params_file):

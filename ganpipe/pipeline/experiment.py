@@ -26,6 +26,7 @@ from ganpipe.pipeline import MNIST
 from ganpipe.running import cluster, pool
 from ganpipe.running.files import write_bytes, write_json
 from ganpipe.running.progress import Progress, Run
+from ganpipe.running.tracking import RunRecord
 from ganpipe.study import conditions
 from ganpipe.training.run import train
 
@@ -47,13 +48,15 @@ def _drop_partial_writes(folder: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _run_job(job: conditions.Job, params: Params, data_path: Path, resume: str, parent: str | None,
+def _run_job(job: conditions.Job, params: Params, data_path: Path, resume: str, run_id: str,
              shared: tuple[Path, str] | None = None, data: bytes | None = None, should_stop=None) -> dict:
     """One run on a worker: the experiment's config at one condition and one seed.
 
     Outputs go straight to the stage's folder when this worker shares its filesystem (`shared`: a
     marker file the stage wrote, and its content), else to the worker's own disk, and come back
-    with the result for the stage to write (`files`)."""
+    with the result for the stage to write (`files`). Its MLflow calls come back too (`mlflow`),
+    for the stage to log onto `run_id`, the run it opened for this one: the worker never opens
+    the store."""
     local = shared is None or cluster.sees_shared(*shared)
     folder = job.folder if local else cluster.worker_scratch(job.experiment, job.condition, f"seed_{job.seed}")
     checkpoints = (job.folder.parents[2] if local else cluster.worker_scratch()) / ".checkpoints" / job.experiment / job.condition
@@ -62,12 +65,11 @@ def _run_job(job: conditions.Job, params: Params, data_path: Path, resume: str, 
         write_bytes(data_path, data)
     staging = _staging(folder)
     _drop_partial_writes(staging)
+    calls = RunRecord(run_id, staging)
     timing = train(job.cfg.model, job.cfg, params.model_copy(update={"seed": job.seed}), staging,
-                   f"experiment-{job.experiment}", data_path, resume, nested_in=parent, should_stop=should_stop,
-                   tags={"mlflow.runName": f"{job.experiment} {job.condition} seed {job.seed}",
-                         "condition": job.condition, "findings_seed": str(job.seed)},
+                   f"experiment-{job.experiment}", data_path, resume, should_stop=should_stop, record=calls,
                    progress=False, checkpoints=checkpoints)
-    record = {"condition": job.condition, "seed": job.seed, **timing}
+    record = {"condition": job.condition, "seed": job.seed, **timing, "mlflow": calls.dump()}
     if local:
         _publish(staging, folder)
         return record
@@ -87,7 +89,7 @@ def _write_returned(record: dict, folder: Path) -> None:
 
 def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST, resume: str = "auto",
                    workers: int | None = None, progress: Progress | None = None) -> dict:
-    from ganpipe.running.tracking import stage_run, tracking_uri
+    from ganpipe.running.tracking import stage_run
 
     experiments = params.findings.experiments
     if name not in experiments:
@@ -99,19 +101,26 @@ def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST
     jobs = conditions.jobs(name, exp, f.seeds, f.map_seeds, out)
     workers = workers or pool.workers_for(len(jobs))
     kind = cluster.executor_kind()
-    uri = tracking_uri(params.mlflow)
-    task_params = params.model_copy(update={"mlflow": params.mlflow.model_copy(update={"tracking_uri": uri})})
-    cluster.check_store_reaches(uri, [], kind)  # SLURM with a file store: before the store is even opened
     if kind == "pool":
         pool.start_server()
     with stage_run(f"experiment-{name}", params, extra=exp) as run:
         began = time.perf_counter()
-        args = (task_params, data_path, resume, run.run_id)
-        todo = [Run(f"{name} {job.condition} seed {job.seed}", job.cfg.steps, _run_job, (job, *args)) for job in jobs]
-        if kind == "pool":
-            runs = pool.run_all(todo, workers, f"experiment {name}", progress)
-        else:
-            runs, workers = _run_on_dask(name, jobs, todo, out, uri, workers, data_path, progress)
+        run_ids = [run.open_child(f"{name} {job.condition} seed {job.seed}", params.model_copy(update={"seed": job.seed}),
+                                  job.cfg, {"condition": job.condition, "findings_seed": str(job.seed)})
+                   for job in jobs]
+        todo = [Run(f"{name} {job.condition} seed {job.seed}", job.cfg.steps, _run_job,
+                    (job, params, data_path, resume, run_id)) for job, run_id in zip(jobs, run_ids)]
+        try:
+            if kind == "pool":
+                runs = pool.run_all(todo, workers, f"experiment {name}", progress)
+            else:
+                runs, workers = _run_on_dask(name, jobs, todo, out, workers, data_path, progress)
+        except BaseException:  # a run failed, or Ctrl-C: no run of this stage stays open in the store
+            for run_id in run_ids:
+                run.replay({"run_id": run_id, "metrics": [], "artifacts": []}, out, "FAILED")
+            raise
+        for job, result in zip(jobs, runs):
+            run.replay(result.pop("mlflow"), job.folder)
         wall = time.perf_counter() - began
         summary = {"experiment": name, "executor": kind, "workers": workers, "wall_seconds": round(wall, 3),
                    "train_seconds": round(sum(r["seconds"] for r in runs), 3), "runs": runs}
@@ -120,13 +129,13 @@ def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST
     return summary
 
 
-def _run_on_dask(name: str, jobs: list[conditions.Job], todo: list[Run], out: Path, uri: str, workers: int,
+def _run_on_dask(name: str, jobs: list[conditions.Job], todo: list[Run], out: Path, workers: int,
                  data_path: Path, progress: Progress | None) -> tuple[list[dict], int]:
     """The runs on a Dask cluster; a worker that does not see the stage's folder (another machine)
     gets the data with its task and returns its files, written here."""
     marker, token = cluster.shared_marker(out)
     try:
-        with cluster.connect(len(todo), uri, workers) as (client, kind):
+        with cluster.connect(len(todo), workers) as (client, kind):
             link = cluster.dashboard_link(client)
             if link:
                 print(f"experiment {name}: Dask dashboard at {link}", flush=True)

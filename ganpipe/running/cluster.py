@@ -14,9 +14,10 @@ DVC-tracked input, so it re-runs nothing):
     GANPIPE_EXECUTOR=pool                the stage's own pool, even where a scheduler is configured
 
 A run's numbers depend on its seed alone, whatever worker runs it: each task sets its own seed
-(the training code seeds every RNG at the start of a run), one torch thread, its own MLflow run
-and ganpipe's allocator settings (`runtime.prepare_run_process`), because Dask reuses a worker
-process for task after task.
+(the training code seeds every RNG at the start of a run), one torch thread and ganpipe's
+allocator settings (`runtime.prepare_run_process`), because Dask reuses a worker process for task
+after task. A worker never opens the MLflow store: a run's calls come back with its result and
+the stage logs them, so a cluster needs no tracking server and no route to this machine's store.
 
 `dask worker --preload ganpipe.running.cluster` sets the worker up before torch loads (see `dask_setup`).
 """
@@ -24,7 +25,6 @@ process for task after task.
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 import uuid
 from contextlib import contextmanager
@@ -69,36 +69,6 @@ def executor_kind(environ=os.environ) -> str:
     return "local" if kind == "dask" else "pool"
 
 
-def local_hosts() -> set[str]:
-    hosts = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
-    try:
-        hosts |= set(socket.gethostbyname_ex(socket.gethostname())[2])
-    except OSError:
-        pass
-    return hosts
-
-
-def workers_elsewhere(client) -> list[str]:
-    """Addresses of the cluster's workers that are not on this machine."""
-    from distributed.utils import get_ip
-    from urllib.parse import urlparse
-
-    here = local_hosts() | {get_ip()}
-    return [a for a in client.scheduler_info(n_workers=-1)["workers"] if urlparse(a).hostname not in here]
-
-
-def check_store_reaches(uri: str, elsewhere: list[str], kind: str) -> None:
-    """Workers on other machines log their runs to MLflow too: a file store on this machine is not theirs."""
-    from ganpipe.running.tracking import TrackingError
-
-    if uri.startswith(("http://", "https://")) or not (elsewhere or kind == "slurm"):
-        return
-    where = f"worker {elsewhere[0]}" if elsewhere else "SLURM jobs"
-    raise TrackingError(f"MLflow store {uri} is a file on this machine that {where} cannot write: start "
-                        f"`mlflow server --backend-store-uri sqlite:///mlflow.db --host 0.0.0.0 --port 5000` and "
-                        f"set MLFLOW_TRACKING_URI=http://{socket.gethostname()}:5000")
-
-
 def _forkserver_with_torch() -> None:
     """Local workers fork from a server that imported torch and the training code once, as the
     pool's do (ganpipe.running.pool). The server starts from this process's environment, after
@@ -115,14 +85,13 @@ def _forkserver_with_torch() -> None:
 
 
 @contextmanager
-def connect(n_runs: int, uri: str, local_workers: int) -> Iterator[tuple[object, str]]:
+def connect(n_runs: int, local_workers: int) -> Iterator[tuple[object, str]]:
     """A Dask client for the runs, and the kind of cluster; a cluster started here is closed on exit
     (also on Ctrl-C or an error: its worker processes end with it)."""
     import dask.config
     from distributed import Client, LocalCluster
 
     kind = executor_kind()
-    check_store_reaches(uri, [], kind)  # SLURM's jobs run elsewhere: before any job is queued
     cluster = None
     try:
         if kind == "local":
@@ -154,8 +123,6 @@ def connect(n_runs: int, uri: str, local_workers: int) -> Iterator[tuple[object,
                 except TimeoutError:
                     raise ClusterError("the Dask scheduler has no worker after 60 s: start `dask worker --nthreads 1 "
                                        "--preload ganpipe.running.cluster --scheduler-file FILE` (or ADDRESS)") from None
-            if kind in ("file", "address"):
-                check_store_reaches(uri, workers_elsewhere(client), kind)
             yield client, kind
         finally:
             client.close()

@@ -31,10 +31,10 @@ from ganpipe.running.runtime import prepare_run_process, share_cores_fairly
 # trains alone, leaving a core idle
 MAX_WORKERS = 12
 RETRIES = 2  # times a run is started again after its worker died; a third death fails the stage
-# What a run imports, loaded once in the forkserver: torch._dynamo (3.6 s, imported by torch's
-# optimizers) and MLflow's SQL store (2.4 s) would otherwise load again in every worker
-PRELOAD = ["torch", "torch._dynamo", "mlflow", "mlflow.tracking", "mlflow.store.tracking.sqlalchemy_store",
-           "ganpipe.training.run", "ganpipe.training.objectives", "ganpipe.training.loop", "ganpipe.running.tracking",
+# What a run imports, loaded once in the forkserver: torch._dynamo (imported by torch's optimizers
+# on their first step) would otherwise load again in every worker. No MLflow: a run's calls come
+# back to the stage, which logs them (tracking.RunRecord), so a worker never opens the store
+PRELOAD = ["torch", "torch._dynamo", "ganpipe.training.run", "ganpipe.training.objectives", "ganpipe.training.loop",
            "ganpipe.data.mnist", "ganpipe.pipeline.experiment"]
 
 

@@ -97,10 +97,11 @@ class StageRun:
     `stage_run` reports it after the stage has written its outputs.
     """
 
-    def __init__(self, client, run_id: str, flush_every: int = 2000, uri: str = ""):
+    def __init__(self, client, run_id: str, flush_every: int = 2000, uri: str = "", stage: str = ""):
         self.client = client
         self.run_id = run_id
         self.uri = uri
+        self.stage = stage
         self.experiment_id = ""
         self.parent_id: str | None = None  # the pipeline execution's run, when DVC runs the stage
         self.failure: str | None = None  # the first call that failed, as one line
@@ -156,11 +157,60 @@ class StageRun:
         for k, v in tags.items():
             self._send(f"setting tag {k}", self.client.set_tag, self.run_id, k, v)
 
+    def open_child(self, name: str, params: Params, extra, tags: dict[str, str]) -> str:
+        """A run nested under this one for a run that trains elsewhere (a findings run in a worker):
+        opened here with its tags and params, filled by `replay` when the run comes back."""
+        from mlflow.entities import Param
+
+        tags = {**_run_tags(self.stage, {"mlflow.runName": name, **tags}), "mlflow.parentRunId": self.run_id}
+        try:
+            run = self.client.create_run(self.experiment_id, tags=tags, run_name=name)
+            logged = _logged_params(params, (), extra, nested=True)
+            self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in logged.items()])
+        except Exception as exc:
+            raise TrackingError(f"cannot use MLflow store {self.uri}: {str(exc).splitlines()[0][:200]}") from None
+        return run.info.run_id
+
+    def replay(self, record: dict, folder: Path, status: str = "FINISHED") -> None:
+        """Log what a `RunRecord` kept onto its run (opened by `open_child`) and end that run: its
+        metrics in batches, its artifacts from `folder`, where the run's files now are."""
+        from mlflow.entities import Metric
+
+        run_id = record["run_id"]
+        metrics = [Metric(k, v, t, step) for k, v, t, step in record["metrics"]]
+        for i in range(0, len(metrics), 1000):  # MLflow's batch limit
+            self._send(f"logging metrics to run {run_id}", self.client.log_batch, run_id, metrics=metrics[i : i + 1000])
+        for rel, artifact_path in record["artifacts"]:
+            self._send(f"logging artifact {rel}", self.client.log_artifact, run_id, str(folder / rel), artifact_path)
+        self._send(f"ending run {run_id} as {status}", self.client.set_terminated, run_id, status)
+
     def end(self, status: str) -> None:
         self._send(f"ending the run as {status}", self.client.set_terminated, self.run_id, status)
         if self.parent_id is not None:
             self._send("describing the pipeline run", describe_pipeline, self.client, self.experiment_id, self.parent_id,
                        execution_dir(), status)
+
+
+class RunRecord:
+    """A run's MLflow calls kept as plain data instead of sent: a findings run trains in a worker
+    that never opens the store (opening a SQL store walks every migration script), and the stage
+    that opened the run for it logs them there (`StageRun.replay`). Artifacts are kept as paths
+    relative to the run's folder, which moves when its staging folder is published."""
+
+    def __init__(self, run_id: str, folder: Path):
+        self.run_id, self.folder = run_id, Path(folder)
+        self.metrics: list[tuple[str, float, int, int]] = []  # (key, value, timestamp in ms, step)
+        self.artifacts: list[tuple[str, str | None]] = []  # (path in the run's folder, artifact path)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        now = int(time.time() * 1000)
+        self.metrics += [(k, float(v), now, step) for k, v in metrics.items()]
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.artifacts.append((str(Path(path).relative_to(self.folder)), artifact_path))
+
+    def dump(self) -> dict:
+        return {"run_id": self.run_id, "metrics": self.metrics, "artifacts": self.artifacts}
 
 
 def training_view_url(base: str, uri: str, experiment: str) -> str:
@@ -246,8 +296,30 @@ def _experiment_id(client, name: str, uri: str) -> str:
         return exp.experiment_id
 
 
+def _run_tags(stage: str, tags: dict[str, str]) -> dict[str, str]:
+    """A run's tags: its stage, the git commit, its name (the stage's unless given), DVC's experiment."""
+    tags = {"stage": stage, "git_commit": git_commit(repo_root()), "mlflow.runName": stage, **tags}
+    for var, tag in (("DVC_EXP_NAME", "dvc_exp_name"), ("DVC_EXP_BASELINE_REV", "dvc_exp_baseline_rev"),
+                     ("DVC_STAGE", DVC_STAGE_TAG)):
+        if os.environ.get(var):
+            tags[tag] = os.environ[var]
+    return tags
+
+
+def _logged_params(params: Params, groups: tuple[str, ...], extra, nested: bool) -> dict:
+    """A run's params: the seed (and the params' digest, for a stage's own run), its groups, or a
+    findings experiment's own config."""
+    dumped = params.model_dump(mode="json")
+    logged = {"seed": params.seed} if nested else {"seed": params.seed, "params_digest": params.digest()}
+    for group in groups:
+        logged.update(flatten(dumped[group], group + "."))
+    if extra is not None and not groups:  # a findings experiment: log its own config
+        logged.update(flatten(extra.model_dump(mode="json"), "experiment."))
+    return logged
+
+
 @contextmanager
-def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=None, nested_in: str | None = None,
+def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=None,
               tags: dict[str, str] | None = None) -> Iterator[StageRun]:
     """Open the MLflow run of one stage; it ends FINISHED, or FAILED if the block raises.
 
@@ -259,8 +331,8 @@ def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=No
     again once the store is back (a training stage resumes from its last checkpoint, which is
     kept in this case). If the block itself raises, that error is the one reported.
 
-    `nested_in`: a run id to nest this run under instead of the pipeline execution's run (a
-    findings experiment's stage run holds one run per seed and condition); `tags`: more tags.
+    `tags`: more tags. A findings experiment's stage run holds one run per seed and condition,
+    nested under it (`StageRun.open_child`).
     """
     uri = tracking_uri(params.mlflow)
     check_reachable(uri)
@@ -269,32 +341,22 @@ def stage_run(stage: str, params: Params, groups: tuple[str, ...] = (), extra=No
     from mlflow.entities import Param
     from mlflow.tracking import MlflowClient
 
-    root = repo_root()
-    tags = {"stage": stage, "git_commit": git_commit(root), "mlflow.runName": stage, **(tags or {})}
+    tags = _run_tags(stage, tags or {})
     run_name = tags["mlflow.runName"]
-    for var, tag in (("DVC_EXP_NAME", "dvc_exp_name"), ("DVC_EXP_BASELINE_REV", "dvc_exp_baseline_rev"),
-                     ("DVC_STAGE", DVC_STAGE_TAG)):
-        if os.environ.get(var):
-            tags[tag] = os.environ[var]
-    dumped = params.model_dump(mode="json")
-    logged = {"seed": params.seed, "params_digest": params.digest()} if nested_in is None else {"seed": params.seed}
-    for group in groups:
-        logged.update(flatten(dumped[group], group + "."))
-    if extra is not None and not groups:  # a findings experiment: log its own config
-        logged.update(flatten(extra.model_dump(mode="json"), "experiment."))
+    logged = _logged_params(params, groups, extra, nested=False)
     try:
         with _first_use_lock(uri):
             client = MlflowClient(tracking_uri=uri)  # opening a new sqlite store creates its tables
             experiment_id = _experiment_id(client, params.mlflow.experiment, uri)
-        key = execution_key() if nested_in is None else None
+        key = execution_key()
         parent_id = parent_run(client, experiment_id, key, tags, execution_dir()) if key else None
-        if parent_id or nested_in:
-            tags["mlflow.parentRunId"] = parent_id or nested_in
+        if parent_id:
+            tags["mlflow.parentRunId"] = parent_id
         run = client.create_run(experiment_id, tags=tags, run_name=run_name)
         client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in logged.items()])
     except Exception as exc:
         raise TrackingError(f"cannot use MLflow store {uri}: {str(exc).splitlines()[0][:200]}") from None
-    stage_run_ = StageRun(client, run.info.run_id, uri=uri)
+    stage_run_ = StageRun(client, run.info.run_id, uri=uri, stage=stage)
     stage_run_.experiment_id, stage_run_.parent_id = experiment_id, parent_id
     try:
         yield stage_run_

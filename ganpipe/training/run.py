@@ -28,16 +28,19 @@ def checkpoint_path(out: Path, model: str, digest: str, checkpoints: Path | None
 
 
 def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Path, resume: str = "auto",
-          should_stop=None, nested_in: str | None = None, tags: dict[str, str] | None = None,
-          progress: bool | None = None, checkpoints: Path | None = None) -> dict:
+          should_stop=None, record=None, progress: bool | None = None, checkpoints: Path | None = None) -> dict:
     """Train `model` with config `cfg` (a params group or a findings experiment); returns train.json's dict.
-    `nested_in` and `tags` go to the MLflow run (see tracking.stage_run)."""
+
+    Its MLflow calls go to the stage's own run, opened here (a main model's stage), or, given a
+    `record` (tracking.RunRecord of a run the stage opened), are kept there for the stage to log:
+    a findings run in a worker process never opens the store."""
+    from contextlib import nullcontext
+
     import torch
 
     from ganpipe.data.images import grid_png, to_tensor
     from ganpipe.data.mnist import load_split
     from ganpipe.running.runtime import setup_torch
-    from ganpipe.running.tracking import stage_run
     from ganpipe.training.loop import fit, history_csv
     from ganpipe.training.objectives import build
 
@@ -52,8 +55,13 @@ def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Pat
     elif resume == "require" and not checkpoint.exists():
         raise InputError(f"{checkpoint}: no checkpoint of these params to resume from")
 
-    with stage_run(stage, params, groups=(model,) if stage.startswith("train-") else (), extra=cfg,
-                   nested_in=nested_in, tags=tags) as run:
+    if record is None:
+        from ganpipe.running.tracking import stage_run
+
+        tracked = stage_run(stage, params, groups=(model,))
+    else:
+        tracked = nullcontext(record)
+    with tracked as run:
         def on_grid(png: bytes, step: int) -> None:
             path = out / "grids" / f"step_{step:06d}.png"
             write_bytes(path, png)
@@ -92,7 +100,7 @@ def train(model: str, cfg, params: Params, out: Path, stage: str, data_path: Pat
             "mlflow_run_id": run.run_id,  # evaluate adds the model's scores to this run
         }
         write_json(out / "train.json", timing)
-        if stage.startswith("train-"):  # the main models, loadable from MLflow (not the findings' variants)
+        if record is None:  # the main models, loadable from MLflow (not the findings' variants)
             codes = torch.randn(4, objective.latent, generator=torch.Generator().manual_seed(0))
             for name, net in served_nets(objective).items():
                 run.log_model(name, net, codes if name == "generator" else to_tensor(samples[:4]))
