@@ -246,6 +246,8 @@ def bench(
                                              help="Also time the MLP GAN and the WGAN alone and two at once, in fresh processes.")] = True,
     seeds: Annotated[bool, typer.Option("--seeds/--no-seeds",
                                         help="Also time three seeds as parallel one-thread processes against one seed.")] = True,
+    startup: Annotated[bool, typer.Option("--startup/--no-startup",
+                                          help="Also measure each process kind's CPU-seconds before work, fresh interpreters.")] = True,
     threads: Annotated[int | None, typer.Option(min=1, help="Torch threads for every part (default: torch's, one per core).")] = None,
 ):
     """Throughput of the project's training loop against a plain DataLoader loop, its share of the
@@ -259,7 +261,7 @@ def bench(
         raise fail(f"--arch {unknown[0]!r} is not allowed; allowed: {', '.join(ARCHITECTURES)}", 2)
     cfg = BenchConfig(steps=steps, warmup=warmup, rounds=rounds, bf16=bf16, batch_size=batch_size, archs=tuple(arch or ARCHITECTURES), data=data,
                       classifier=classifier, eval_n=eval_n, allocator=allocator, contention=contention,
-                      seeds=seeds, threads=threads)
+                      seeds=seeds, startup=startup, threads=threads)
     result = run_bench(cfg, progress=lambda message: typer.echo(message, err=True))
     write_json(out, result)
     typer.echo(format_table(result))

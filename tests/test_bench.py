@@ -62,7 +62,7 @@ def test_cli_writes_the_table_and_a_json_of_positive_finite_numbers(tmp_path, di
     out = tmp_path / "bench" / "bench.json"
     res = CliRunner().invoke(app, ["bench", "--steps", "3", "--warmup", "1", "--rounds", "2", "--batch-size", str(B),
                                    "--eval-n", "64", "--data", str(digits_npz), "--out", str(out), "--no-allocator",
-                                   "--no-contention", "--no-seeds", "--threads", "1"])
+                                   "--no-contention", "--no-seeds", "--no-startup", "--threads", "1"])
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
     assert result["config"] == {"steps": 3, "warmup": 1, "rounds": 2, "batch_size": B, "data": str(digits_npz),
@@ -274,3 +274,17 @@ def test_data_defaults_to_the_bundled_digits_without_the_shared_file(tmp_path, m
     monkeypatch.setattr(loops, "DEFAULT_DATA", tmp_path / "absent.gz")
     assert loops.resolve_data(None) == "bundled"
     assert loops.resolve_data(tmp_path / "x.npz") == str(tmp_path / "x.npz")  # explicit: no silent fallback
+
+
+def test_startup_measures_a_process_kind_and_what_it_has_loaded():
+    """Fresh interpreters: the command line loads none of the heavy packages, and the pool's
+    forkserver preloads torch for its workers but no MLflow (the workers never open the store)."""
+    from ganpipe.bench import startup
+
+    cli = startup.measure("cli", repeats=1)
+    assert cli["cpu_s"] > 0 and cli["loaded"] == []
+    fork = startup.measure("forkserver", repeats=1)
+    assert {"torch", "torch._dynamo"} <= set(fork["loaded"])
+    assert not {"mlflow", "sqlalchemy", "alembic"} & set(fork["loaded"])
+    assert fork["cpu_s"] > cli["cpu_s"]
+    assert "| forkserver |" in startup.format_startup({"forkserver": fork})

@@ -26,6 +26,8 @@ Measured for each default GAN architecture (ARCHITECTURES), in one process:
    against one seed with torch's threads: the cost of three seeds against one, and each seed's
    images/s beside the reference loop's.
 6. Evaluate-style scoring: `evaluation.Reference(...)` and `.score` at n vs n (10k vs 10k).
+7. Start-up: the CPU-seconds each kind of process (a stage, the pool's forkserver and a worker, a
+   Dask worker, `ganpipe score`) spends before its work, and the heavy packages it loads by then.
 
 Timings depend on the machine and on what else runs on it, so the load average before and after
 is part of the result, and no test ever asserts a speed.
@@ -33,7 +35,8 @@ is part of the result, and no test ever asserts a speed.
 One concern a module: the settings in `config.py`, the whole run in `run.py`, its table in
 `table.py`; the loops in `loops.py`, the clocks, FLOP counts, sgemm peak and kernel replay in
 `timing.py`, the loop in a fresh process in `worker.py`, the allocator's comparison in
-`allocator.py`, contention in `contention.py`, seeds in `seeds.py`, scoring in `scoring.py`.
+`allocator.py`, contention in `contention.py`, seeds in `seeds.py`, scoring in `scoring.py`,
+start-up in `startup.py`.
 This package face only names what the `ganpipe bench` command and the tests use.
 """
 

@@ -23,6 +23,7 @@ class BenchConfig:
     allocator: bool = True
     contention: bool = True
     seeds: bool = True
+    startup: bool = True  # each process kind's CPU-seconds before work (startup.py)
     threads: int | None = None  # None: torch's default (one per core)
     sgemm_size: int = SGEMM_SIZE
     seed: int = 0

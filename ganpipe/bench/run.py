@@ -17,6 +17,7 @@ from ganpipe.bench.loops import (ARCHITECTURES, load_images, project_step_kernel
                                  run_project_loop, run_reference_loop)
 from ganpipe.bench.scoring import time_scoring
 from ganpipe.bench.seeds import compare_seeds
+from ganpipe.bench.startup import measure_all as measure_startup
 from ganpipe.bench.timing import StepClock, round_sizes, sgemm_gflops, summarize
 from ganpipe.data.images import to_tensor
 
@@ -113,6 +114,10 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     if cfg.seeds:
         say("seeds: three seeds as parallel one-thread processes against one seed")
         result["seeds"] = compare_seeds(source, cfg, threads)
+
+    if cfg.startup:
+        say("start-up: each process kind's CPU-seconds before work, fresh interpreters")
+        result["startup"] = measure_startup()
 
     say(f"scoring {cfg.eval_n} vs {cfg.eval_n}")
     result["evaluate"] = time_scoring(images, cfg.eval_n, cfg.classifier)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ganpipe.bench.seeds import format_seeds
+from ganpipe.bench.startup import format_startup
 
 
 def format_table(result: dict) -> str:
@@ -56,6 +57,8 @@ def format_table(result: dict) -> str:
             lines.append(f"{'':8s} {'ratio':11s} {a['speedup']:8.2f}x")
     if "contention" in result:
         lines += ["", *format_contention(result["contention"])]
+    if "startup" in result:
+        lines += ["", "start-up: CPU-seconds a fresh process spends before its work (median of 3)", format_startup(result["startup"])]
     if "seeds" in result:
         reference = {"mlp": r["reference"]["images_per_s"] for a, r in result["architectures"].items() if a == "mlp"}
         lines += ["", *format_seeds(result["seeds"], reference)]
