@@ -82,7 +82,9 @@ def test_the_strip_shows_one_digit_under_every_image_control(bundled):
     strip = controls.strip(bundled[-512:], P)
     assert set(strip) == set(MEASURES[:-1])
     for items in strip.values():
-        assert all(img.shape == (28, 28) and img.dtype == np.uint8 for _, img in items)
+        assert all(img.shape == (28, 28) and img.dtype == np.uint8 for _, img, _ in items)
+        positive = [pos for _, _, pos in items]
+        assert positive == sorted(positive, reverse=True) and True in positive and False in positive  # doses first
 
 
 def test_a_dose_ladder_in_the_wrong_order_or_with_a_bad_dose_is_refused():

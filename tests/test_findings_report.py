@@ -138,25 +138,36 @@ def test_moving_a_threshold_moves_the_verdict(repo):
 
 def test_report_links_only_existing_images(repo):
     report = (repo / "reports" / "report.md").read_text()
-    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report)
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report) + re.findall(r'<img src="([^"]+)"', report)
     assert len(links) >= 10
     for link in links:
         assert (repo / "reports" / link).is_file(), link
     for claim in CLAIMS:
         assert f"### {claim}." in report
-    assert "## Measures and their controls" in report and "### The trained rule, calibrated" in report
+    assert "### Measures and their controls" in report and "### The trained rule, calibrated" in report
+    assert report.index("## Appendix: the instruments") > report.index("## The findings in detail")
     assert "## Provenance" in report and "sha256 images" in report
 
 
-def test_report_opens_with_each_hands_on_finding_in_one_sentence_from_its_record(repo):
+def test_report_opens_with_the_hands_on_findings_table_from_their_records(repo):
+    """A student's first screen: the scope, then one row per hands-on finding (what the note says,
+    what the runs show in its record's words, the verdict, why, a picture), within 40 lines;
+    the toys and the math after it, apart."""
+    from ganpipe.study.claims import SEEDED
     from ganpipe.study.verdicts import in_words
 
     report = (repo / "reports" / "report.md").read_text()
     findings = json.loads((repo / "stages" / "findings" / "findings.json").read_text())
-    opening = report[:report.index("## Models")]
-    for topic, claim in (("Collapse under a too-strong discriminator", "F1"), ("Embossing at a large clip", "F3b")):
-        assert f"- **{topic}** ({claim}): {in_words(findings[claim], 2)}." in opening
-    assert "**3x3 against 5x5 output kernels** (F4b, F4c)" in opening
+    first = "\n".join(report.splitlines()[:40])
+    assert first.startswith("# The note's GAN findings, re-run") and "*Scope:* MNIST" in first
+    assert "| finding | the note says | what the runs show | verdict | why | picture |" in first
+    for claim in SEEDED:
+        row = next(line for line in first.splitlines() if line.startswith(f"| **{claim}** "))
+        assert in_words(findings[claim], 2) in row and f"**{findings[claim]['verdict']}**" in row
+    assert f"Of these {len(SEEDED)}:" in first
+    toys = report[report.index("## The toys and the math"):report.index("## The models")]
+    assert all(f"| **{c}** " in toys for c in CLAIMS if c not in SEEDED)
+    assert "working tree clean" in first or "working tree differs" in first
 
 
 def test_training_stages_write_grids_and_reconstructions(repo):

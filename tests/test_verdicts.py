@@ -57,10 +57,10 @@ def test_a_condition_scanned_at_one_seed_is_a_lead_not_a_verdict():
              {"name": "d_pretrain=500", "n_seeds": 1, "verdict": "inconclusive"}]
     text = verdicts.map_summary(conds, 3)
     assert text.startswith("not reproduced under any of the 1 valid condition(s) run at every seed")
-    assert "output=tanh at the scan seed(s) only" in text and "inconclusive: d_pretrain=500" in text
+    assert "tanh output at the scan seed(s) only" in text and "inconclusive: D pretrained 500 steps" in text
     assert text.endswith("(3 conditions tried)")
     conds[1]["n_seeds"] = 3
-    assert verdicts.map_summary(conds, 3).startswith("reproduced under output=tanh (at every seed)")
+    assert verdicts.map_summary(conds, 3).startswith("reproduced under tanh output (at every seed)")
 
 
 def test_a_claim_in_words_names_where_it_held_and_never_calls_a_lead_a_verdict():
@@ -70,14 +70,14 @@ def test_a_claim_in_words_names_where_it_held_and_never_calls_a_lead_a_verdict()
     f = {"conditions": [cond("base", 3, "not reproduced", "0/3"), cond("output=tanh", 1, "reproduced", "1/1"),
                         cond("lr=5e-05", 1, "inconclusive", validity=bad)]}
     assert verdicts.in_words(f, 3) == ("not reproduced under any of the 3 conditions tried (1 with valid runs at "
-                                       "every seed); it held at the scan seed under `output=tanh`, a lead still to "
+                                       "every seed); it held under tanh output at the one seed scanned, still to "
                                        "confirm at every seed")
     f["conditions"][1]["n_seeds"], f["conditions"][1]["holds_in"] = 3, "3/3"
-    assert verdicts.in_words(f, 3) == "reproduced under `output=tanh` at every seed, of the 3 conditions tried"
+    assert verdicts.in_words(f, 3) == "reproduced at every seed under tanh output, of the 3 conditions tried"
     f = {"verdict": "inconclusive", "holds_in": "2/3", "validity": {"stable": {"ok": False}, "trained": {"ok": True}}}
-    assert verdicts.in_words(f, 3) == ("not tested: none of the 1 condition tried gave valid runs at every seed "
-                                       "(failed: stable); under `base` it held at 2/3 seeds, in runs that failed "
-                                       "validity (stable)")
+    assert verdicts.in_words(f, 3) == ("could not be tested: none of the 1 condition tried gave valid runs at every "
+                                       "seed (failed: stable); under its own setting it showed at 2/3 seeds, but in "
+                                       "runs that failed a validity check (stable), which do not count")
     f["holds_in"] = "0/3"
     assert verdicts.in_words(f, 3).endswith("(failed: stable)")
 

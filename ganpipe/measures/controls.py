@@ -215,8 +215,8 @@ def run_controls(real: np.ndarray, p: ControlsParams) -> dict[str, dict]:
     return out
 
 
-def strip(real: np.ndarray, p: ControlsParams, index: int = 0) -> dict[str, list[tuple[str, np.ndarray]]]:
-    """One digit under every control, by measure: what the report's control strip shows."""
+def strip(real: np.ndarray, p: ControlsParams, index: int = 0) -> dict[str, list[tuple[str, np.ndarray, bool]]]:
+    """One digit under every control, by measure, as (name, image, positive): the report's control strip."""
     checks = image_checks(real, p)
-    return {c.measure: [(k, a[index]) for k, (_, a) in c.positives.items()]
-            + [(k, a[min(index, len(a) - 1)]) for k, a in c.negatives.items()] for c in checks}
+    return {c.measure: [(k, a[index], True) for k, (_, a) in c.positives.items()]
+            + [(k, a[min(index, len(a) - 1)], False) for k, a in c.negatives.items()] for c in checks}

@@ -14,8 +14,8 @@ from ganpipe.params import Params
 from ganpipe.report.render import html_page, render
 from ganpipe.running.execution import EXECUTION_TAG
 from ganpipe.running.files import load_npz
-from ganpipe.running.tracking import git_commit, repo_root, stage_run, tracking_uri
-from ganpipe.study.claims import CLAIMS, opening
+from ganpipe.running.tracking import git_changes, git_commit, repo_root, stage_run, tracking_uri
+from ganpipe.study.claims import CLAIMS, what_runs_show
 from ganpipe.study.conditions import BASE, conditions, run_folder
 
 MODELS = ("ae", "vae", "gan", "wgan")
@@ -90,6 +90,7 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
     with stage_run("report", params, groups=("findings",)) as run:
         provenance = {
             "git_commit": git_commit(root),
+            "changed_files": git_changes(root),  # the tree the report was rendered from, against the commit
             "params_digest": params.digest(),
             "data": _read_json(stages / "prepare" / "data.json"),
             "mlflow_uri": store_for_readers(uri, root),
@@ -97,7 +98,7 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
             "dvc_outs": dvc_outputs(root / "dvc.lock"),
         }
         real = load_split(stages / "prepare" / "mnist.npz", "test").images
-        render(out, claims=CLAIMS, opening=opening(findings, len(evidence["seeds"])), findings=findings, evidence=evidence, metrics=metrics, provenance=provenance,
+        render(out, claims=CLAIMS, shows=what_runs_show(findings, len(evidence["seeds"])), findings=findings, evidence=evidence, metrics=metrics, provenance=provenance,
                model_samples=samples, experiment_snapshots=snaps,
                params_summary={"wgan_clip": params.wgan.clip, "gan_generator": params.gan.generator},
                control_strip=controls.strip(real, f.controls))

@@ -8,6 +8,7 @@ provenance, sample grids) and writes report.md and its PNG figures into one fold
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,13 +38,13 @@ class ReportInputs:
     sns: object
 
 
-def render(out: Path, *, claims: dict, opening: list[tuple[str, tuple[str, ...], str]], findings: dict,
-           evidence: dict, metrics: dict, provenance: dict, model_samples: dict[str, np.ndarray],
+def render(out: Path, *, claims: dict, shows: dict[str, str], findings: dict, evidence: dict, metrics: dict,
+           provenance: dict, model_samples: dict[str, np.ndarray],
            experiment_snapshots: dict[str, tuple[np.ndarray, np.ndarray]], params_summary: dict,
            control_strip: dict | None = None) -> str:
     """Write out/report.md and out/figures/*.png; return the markdown. `claims`: {id: claim} in the
-    report's order (each with `title` and `section`); `opening`: (topic, claim ids, sentence) for
-    each of the note's hands-on findings."""
+    report's order (each with `title`, `seeded` and `section`); `shows`: for each hands-on claim, what
+    its runs show, as one sentence."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,63 +53,58 @@ def render(out: Path, *, claims: dict, opening: list[tuple[str, tuple[str, ...],
 
     sns.set_theme(style="whitegrid", context="paper")
     figs = Figures()
-    md: list[str] = []
-    counts = {state: sum(f["verdict"] == state for f in findings.values())
-              for state in ("reproduced", "mixed", "not reproduced", "inconclusive")}
-    md += ["# ganpipe report: the note's claims, measured", "",
-           f"Of {len(findings)} claims: " + ", ".join(f"{n} {state}" for state, n in counts.items()) + " under the committed params "
-           f"(main WGAN clip = {params_summary['wgan_clip']}, main GAN generator = {params_summary['gan_generator']}, "
-           f"data: {provenance['data']['source']}). Every number below is computed by the pipeline; "
-           "verdicts compare them with the thresholds in `params.yaml` (`findings.thresholds`).", ""]
+    page = ReportInputs(evidence=evidence, metrics=metrics, model_samples=model_samples, snaps=experiment_snapshots,
+                        figs=figs, plt=plt, sns=sns)
+    # each claim's section first, so the opening can show the picture each one drew
+    sections, pictures = {}, {}
+    for cid, claim in claims.items():
+        before = set(figs.files)
+        sections[cid] = _claim_section(cid, claim, findings[cid], page, evidence, experiment_snapshots, figs)
+        pictures[cid] = next((name for name in figs.files if name not in before), None)
 
-    md += ["The note's three hands-on findings, in one sentence each (details and every condition tried: "
-           "under Findings):", ""]
-    md += [f"- **{topic}** ({', '.join(ids)}): {sentence}." for topic, ids, sentence in opening]
-    md += [""]
+    hands_on = [cid for cid, c in claims.items() if c.seeded]
+    others = [cid for cid in claims if cid not in hands_on]
+    md: list[str] = ["# The note's GAN findings, re-run", ""]
+    md += [_scope(provenance, evidence, params_summary), ""]
+    md += ["## The note's hands-on findings", "",
+           f"What the note saw when it trained GANs, and what happened here. {_tally(hands_on, findings)} "
+           "A verdict counts seeds: **reproduced** at every seed, **mixed** at some, **not reproduced** at none, "
+           "**inconclusive** when the runs could not test the claim (a run not trained, a manipulation that did "
+           "not take, a measure that did not separate its controls).", "",
+           table(["finding", "the note says", "what the runs show", "verdict", "why", "picture"],
+                 [[f"**{cid}** {claims[cid].title}", findings[cid]["claim"], shows.get(cid, ""),
+                   f"**{findings[cid]['verdict']}** ({findings[cid]['holds_in']} seeds)", _why(findings[cid]),
+                   f'<img src="figures/{pictures[cid]}" width="160" alt="{cid}">' if pictures[cid] else ""]
+                  for cid in hands_on]), ""]
+    md += ["## The toys and the math", "",
+           f"Single runs whose answers are known exactly, or the main models once. {_tally(others, findings)}", "",
+           table(["finding", "the note says", "verdict", "scope"],
+                 [[f"**{cid}** {claims[cid].title}", findings[cid]["claim"], f"**{findings[cid]['verdict']}**",
+                   findings[cid].get("scope", "")] for cid in others]), ""]
 
     # ---- models
-    md += ["## Models", "", f"Samples of every model against {metrics['n']} real test digits (features of the "
-           "feature classifier; FID depends on n, so compare within this table only). `real` is the floor: "
-           "real training digits against real test digits at the same n.", ""]
+    md += ["## The models", "", f"Every model's samples against {metrics['n']} real test digits. FID and its kin "
+           "are computed in the features of this project's own digit classifier (`train-classifier`), not "
+           "Inception: compare them within this report, not with published MNIST FIDs. FID also depends on n, so "
+           "`real` (real training digits against real test digits, same n) is the floor.", ""]
     rows = [[name] + [metrics[name].get(c, float("nan")) for c in MODEL_COLUMNS] for name in ("real", "ae", "vae", "gan", "wgan")]
     md += [table(["model"] + MODEL_COLUMNS, rows), ""]
+    md += [f"- `{c}`: {COLUMN_MEANS[c]}" for c in MODEL_COLUMNS] + [""]
     path = figs.add("models.png", grids_figure({m: s[:64] for m, s in model_samples.items()}))
     md += [f"![samples of each model]({path})", "",
            "AE and VAE: decoded codes drawn from N(0, I). GAN and WGAN: fixed noise.", ""]
 
-    # ---- the instruments, proven before they judge
+    # ---- every claim in detail, then the instruments
+    md += ["## The findings in detail", "", VERDICT_LEGEND, ""]
+    for cid in claims:
+        md += sections[cid]
+    md += ["## Appendix: the instruments, proven before they judge", ""]
     md += _controls_section(evidence, control_strip, figs, plt)
-
-    # ---- findings table
-    md += ["## Findings", "", VERDICT_LEGEND, "",
-           table(["id", "claim", "verdict", "holds in", "validity", "condition map"],
-                  [[cid, findings[cid]["claim"], f"**{findings[cid]['verdict']}**", findings[cid]["holds_in"],
-                    _validity_word(findings[cid]), findings[cid].get("conditions_summary", findings[cid].get("scope", ""))]
-                   for cid in claims]), ""]
-
-    page = ReportInputs(evidence=evidence, metrics=metrics, model_samples=model_samples, snaps=experiment_snapshots,
-                        figs=figs, plt=plt, sns=sns)
-    for cid, claim in claims.items():
-        f = findings[cid]
-        md += [f"### {cid}. {claim.title}: {f['verdict']} ({f['holds_in']})", "", f"*The note:* {f['claim']}", "",
-               f"*Measured:* {f['measure']}.", ""]
-        if "seeds" in f:
-            md += _seed_tables(f)
-        else:
-            md += [f"*Scope:* {f['scope']}.", ""]
-            obs = [[k, v] for k, v in f["observed"].items() if not isinstance(v, (dict, list))]
-            md += [table(["observed", "value"], obs), "",
-                   table(["check", "holds"], [[k, v] for k, v in f["checks"].items()]), ""]
-        thr = [[k, v] for k, v in f["thresholds"].items()]
-        if thr:
-            md += [table(["threshold", "value"], thr), ""]
-        md += claim.section(f, page)
-        if f.get("conditions"):
-            md += _condition_table(claim, f, evidence, experiment_snapshots, figs)
 
     # ---- provenance
     md += ["## Provenance", "", table(["item", "value"], [
-        ["git commit", provenance["git_commit"]], ["params digest", provenance["params_digest"]],
+        ["git commit", provenance["git_commit"]], ["working tree", working_tree(provenance)],
+        ["params digest", provenance["params_digest"]],
         ["data source", provenance["data"]["source"]],
         ["train / test digits", f"{provenance['data']['counts']['train']['total']} / {provenance['data']['counts']['test']['total']}"],
         *[[f"sha256 {k}", v] for k, v in provenance["data"]["sha256"].items()],
@@ -123,6 +119,14 @@ def render(out: Path, *, claims: dict, opening: list[tuple[str, tuple[str, ...],
         write_bytes(out / "figures" / name, data)
     write_text(out / "report.md", text)
     return text
+
+
+def working_tree(provenance: dict) -> str:
+    """Whether the report comes from the commit it names, or from a tree that differs from it."""
+    changed = provenance.get("changed_files", [])
+    if not changed:
+        return "clean: the files are the commit's (dvc.lock and the stage outputs aside)"
+    return f"differs from the commit: {', '.join(changed[:6])}" + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
 
 
 def html_page(markdown: str, folder: Path, title: str = "ganpipe report") -> str:
@@ -150,6 +154,77 @@ def html_page(markdown: str, folder: Path, title: str = "ganpipe report") -> str
             f"<style>{style}</style></head><body>{body}</body></html>\n")
 
 
+COLUMN_MEANS = {
+    "fid": "Frechet distance between the samples' and the real digits' classifier features (lower is closer)",
+    "precision": "share of samples that fall inside the real digits' feature neighbourhoods (realism)",
+    "recall": "share of real digits that fall inside the samples' neighbourhoods (variety)",
+    "density": "how many real neighbourhoods each sample falls in, on average (1 for real data)",
+    "coverage": "share of real digits with a sample inside their neighbourhood",
+    "modes": "digit classes the classifier finds among the samples (of 10)",
+    "confidence": "the classifier's mean top-class probability on the samples",
+    "brightness": "mean pixel value in [0, 1] (real digits about 0.13; collapsed GANs near 0)",
+    "peak_brightness": "mean of each sample's brightest pixel (a black image has none)",
+    "background_noise": "grey energy away from the digit's strokes (F4's noise around the digit; real digits 0)",
+    "edge_sharpness": "how steep the strokes' edges are (F4b's blur lowers it)",
+    "background_level": "median grey of the page (real digits 0; a grey page is high)",
+    "emboss_score": "paired light and dark edges of a relief (F3b's embossing)",
+}
+
+
+def _scope(provenance: dict, evidence: dict, params_summary: dict) -> str:
+    counts = provenance["data"]["counts"]
+    seeds = ", ".join(str(s) for s in evidence["seeds"])
+    return (f"*Scope:* MNIST from `{provenance['data']['source']}` ({counts['train']['total']:,} training and "
+            f"{counts['test']['total']:,} test digits); each hands-on finding trained at {len(evidence['seeds'])} seeds "
+            f"({seeds}); the main WGAN at clip {params_summary['wgan_clip']}, the main GAN with the "
+            f"{params_summary['gan_generator']} generator; commit `{provenance['git_commit'][:10]}`, working tree "
+            f"{working_tree(provenance)}. Every number is computed by the pipeline, every threshold is in "
+            "`params.yaml` or comes from the controls (appendix).")
+
+
+def _tally(ids: list[str], findings: dict) -> str:
+    counts = {state: sum(findings[c]["verdict"] == state for c in ids)
+              for state in ("reproduced", "mixed", "not reproduced", "inconclusive")}
+    return f"Of these {len(ids)}: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n) + "."
+
+
+def _why(f: dict) -> str:
+    """The verdict's reason in one plain clause."""
+    failed = [name for name, v in f.get("validity", {}).items() if not v["ok"]]
+    if f["verdict"] == "inconclusive":
+        return f"not tested: {', '.join(failed)} failed"
+    checks = f.get("checks", {})
+    held = [k for k, v in checks.items() if isinstance(v, str) and not v.startswith("0/")]
+    missed = [k for k, v in checks.items() if isinstance(v, str) and v.split("/")[0] != v.split("/")[-1]]
+    if f["verdict"] == "reproduced":
+        return "every check held at every seed"
+    if f["verdict"] == "mixed":
+        return f"seed-dependent: {', '.join(f'{k} {checks[k]}' for k in missed)}"
+    return f"failed: {', '.join(f'{k} {checks[k]}' for k in missed) or 'its checks'}" + (
+        f"; held: {', '.join(held)}" if held else "")
+
+
+def _claim_section(cid: str, claim, f: dict, page: ReportInputs, evidence: dict, snaps: dict, figs: Figures) -> list[str]:
+    """One claim in detail: the note, the measure, the numbers at every seed, the checks and the
+    validity, the thresholds, the claim's own figure and paragraph, its condition map."""
+    md = [f"### {cid}. {claim.title}: {f['verdict']} ({f['holds_in']})", "", f"*The note:* {f['claim']}", "",
+          f"*Measured:* {f['measure']}.", ""]
+    if "seeds" in f:
+        md += _seed_tables(f)
+    else:
+        md += [f"*Scope:* {f['scope']}.", ""]
+        obs = [[k, v] for k, v in f["observed"].items() if not isinstance(v, (dict, list))]
+        md += [table(["observed", "value"], obs), "",
+               table(["check", "holds"], [[k, v] for k, v in f["checks"].items()]), ""]
+    thr = [[k, v] for k, v in f["thresholds"].items()]
+    if thr:
+        md += [table(["threshold", "value"], thr), ""]
+    md += claim.section(f, page)
+    if f.get("conditions"):
+        md += _condition_table(claim, f, evidence, snaps, figs)
+    return md
+
+
 VERDICT_LEGEND = ("Each training-based claim (F1, F3-F5) runs at every seed of `findings.seeds`; *holds in* "
                   "counts the seeds whose checks all pass. **reproduced**: every seed; **mixed**: some; **not reproduced**: "
                   "none; **inconclusive**: a validity check failed (a measure that did not separate its controls, a run "
@@ -161,7 +236,7 @@ VERDICT_LEGEND = ("Each training-based claim (F1, F3-F5) runs at every seed of `
 def _controls_section(evidence: dict, strip: dict, figs: Figures, plt) -> list[str]:
     """The measures on their controls, the control strip, and the trained rule's calibration."""
     controls, cal = evidence["controls"], evidence["calibration"]
-    md = ["## Measures and their controls", "",
+    md = ["### Measures and their controls", "",
           "Before any measure judges a run it is checked on controls made from real test digits (weights, for the "
           "pile-up): the artifact at known doses (must count) and inputs without it (must not). Its threshold comes "
           "from the controls by the rule in `findings.controls.threshold_at`: strongest negative + "
@@ -180,16 +255,18 @@ def _controls_section(evidence: dict, strip: dict, figs: Figures, plt) -> list[s
                    "separates", "replaced", "why replaced"], rows), ""]
     if strip:
         fig, axes = plt.subplots(len(strip), max(len(v) for v in strip.values()),
-                                 figsize=(1.1 * max(len(v) for v in strip.values()), 1.3 * len(strip)), squeeze=False)
+                                 figsize=(1.1 * max(len(v) for v in strip.values()), 1.7 * len(strip)), squeeze=False)
         for ax in axes.flat:
             ax.axis("off")
         for row, (measure, items) in zip(axes, strip.items()):
-            for ax, (label, image) in zip(row, items):
+            for ax, (label, image, positive) in zip(row, items):
                 ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-                ax.set_title(label, fontsize=5)
+                ax.set_title(textwrap.fill(("+ " if positive else "- ") + label.replace("_", " "), 14), fontsize=6,
+                             color="#b2182b" if positive else "#4d4d4d", fontweight="bold" if positive else "normal")
             row[0].text(-0.5, 0.5, measure, transform=row[0].transAxes, ha="right", va="center", fontsize=7)
         md += [f"![controls]({figs.add('controls.png', fig)})", "", "One real digit under every control, fixed range "
-               "[0, 1], a row per measure: positive controls first, then negative ones.", ""]
+               "[0, 1], a row per measure: the positive controls (red, +: the artifact at a known dose, must count) "
+               "first, then the negative ones (grey, -: no artifact, must not).", ""]
     md += ["### The trained rule, calibrated", "",
            "Each run's FID is taken at step 0 and ten snapshots on fixed noise (n = "
            f"{evidence['snapshot_n']}); the rule reads the first snapshot (step 0, the untrained generator) and the medians of the middle and the last "
@@ -244,14 +321,28 @@ def _seed_tables(f: dict) -> list[str]:
                    + [["**all checks**"] + [f["seeds"][s]["holds"] for s in seeds] + [f["holds_in"]]]), ""]
     out += ["*Validity* (what must hold for the verdict to mean anything):", "",
             table(["validity check", "required"] + [f"seed {s}" for s in seeds] + ["ok"],
-                   [[name, v["required"]] + [value(v["value"].get(s)) for s in seeds] + [v["ok"]]
+                   [[name, v["required"]] + [_validity_cell(v["value"].get(s)) for s in seeds] + [v["ok"]]
                     for name, v in f["validity"].items()]), ""]
     return out
 
 
+def _validity_cell(v) -> str:
+    """A validity check's value at one seed; the answers over snapshots ([step, holds] pairs, from
+    the `stable` check) as whether they agree, and where they part."""
+    if isinstance(v, list) and v and all(isinstance(x, list) and len(x) == 2 for x in v):
+        answers = {holds for _, holds in v}
+        if len(answers) == 1:
+            return f"{'holds' if answers.pop() else 'fails'} at all {len(v)} (steps {v[0][0]}-{v[-1][0]})"
+        held = ", ".join(str(step) for step, holds in v if holds)
+        failed = ", ".join(str(step) for step, holds in v if not holds)
+        return f"changes: holds at {held}; fails at {failed}"
+    return value(v)
+
+
 def _condition_table(claim, f: dict, evidence: dict, snaps: dict, figs: Figures) -> list[str]:
-    rows = [[c["name"], c["n_seeds"], _validity_word(c), c["holds_in"], f"**{c['verdict']}**"] for c in f["conditions"]]
-    out = ["*Condition map* (`base` is the experiment's own setting; each other condition changes the knobs it names; "
+    rows = [[c.get("label", c["name"]), c["n_seeds"], _validity_word(c), c["holds_in"], f"**{c['verdict']}**"]
+            for c in f["conditions"]]
+    out = ["*Condition map* (the experiment's own setting first; each other condition changes the knobs it names, "
            "declared in params.yaml under the experiment's `map`):", "",
            table(["condition", "seeds run", "validity", "holds in", "verdict"], rows), "",
            f"Summary: {f['conditions_summary']}.", ""]
@@ -262,9 +353,10 @@ def _condition_table(claim, f: dict, evidence: dict, snaps: dict, figs: Figures)
             key = f"{name}/{c['name']}"
             if key in snaps:
                 steps, images = snaps[key]
-                # one knob per line: a cell's name is too long for one panel's width
-                cell = c["name"].replace("+", "\n")
-                title = f"{name}\n{cell}\nstep {steps[-1]}, seed {next(iter(c['seeds']))}"
+                # one knob per line: a cell's label is too long for one panel's width
+                cell = c.get("label", c["name"]).replace(", ", "\n")
+                title = (f"{name}\n{cell}\n{c['verdict']} ({c['holds_in']} seeds)\n"
+                         f"step {steps[-1]}, seed {next(iter(c['seeds']))}")
                 panels[title] = images[-1][:25]
                 if claim.map_autoscaled:
                     panels[f"{title}\nautoscaled"] = autoscaled(images[-1][:25])

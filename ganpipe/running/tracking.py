@@ -89,6 +89,21 @@ def git_commit(root: Path) -> str:
         return "unknown"
 
 
+def git_changes(root: Path) -> list[str]:
+    """The tracked files whose content differs from the commit (`git status`), leaving out what DVC
+    itself writes during a `dvc repro` (dvc.lock, the stage outputs under stages/ and reports/):
+    empty for a clean checkout; params.yaml under a `dvc exp run -S`; ["?"] where git cannot tell."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True,
+                             text=True, timeout=10)
+    except OSError:
+        return ["?"]
+    if out.returncode != 0:
+        return ["?"]
+    paths = [line[3:].split(" -> ")[-1] for line in out.stdout.splitlines() if line.strip()]
+    return sorted(p for p in paths if p != "dvc.lock" and not p.startswith(("stages/", "reports/")))
+
+
 class StageRun:
     """An open MLflow run. Metrics are buffered and sent in batches, never one call per number.
 

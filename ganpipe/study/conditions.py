@@ -48,6 +48,32 @@ def conditions(exp, seeds: list[int], map_seeds: list[int]) -> list[Condition]:
     return found
 
 
+# knobs that say how a run is watched, not what it trains: left out of a condition's label
+LOGGING = ("grid_every", "log_every", "checkpoint_every", "snapshot_size")
+# how a reader says a knob's setting; any other knob reads "knob value"
+PHRASES = {
+    "model": lambda v: f"under the {str(v).upper()}",
+    "output": lambda v: f"{v} output",
+    "critic_norm": lambda v: "batch-norm critic" if v == "batch" else "critic without norm",
+    "critic": lambda v: f"{v} critic",
+    "critic_schedule": lambda v: "the paper's critic schedule" if v == "paper" else f"{v} critic schedule",
+    "steps": lambda v: f"{int(v):,} steps",
+    "image_size": lambda v: f"{v} px",
+    "d_pretrain": lambda v: f"D pretrained {v} steps" if v else "no D pretraining",
+    "generator": lambda v: f"{v} generator",
+}
+
+
+def label(name: str) -> str:
+    """A condition as a reader says it: 'critic_norm=batch+grid_every=400+lr=5e-05' reads
+    'batch-norm critic, lr 5e-05'; the experiment's own setting reads 'its own setting'."""
+    if name == BASE:
+        return "its own setting"
+    knobs = dict(part.split("=", 1) for part in name.split("+"))
+    order = sorted((k for k in knobs if k not in LOGGING), key=lambda k: (k != "model", k))
+    return ", ".join(PHRASES.get(k, lambda v, k=k: f"{k} {v}")(knobs[k]) for k in order)
+
+
 def run_folder(experiment_dir: Path, condition: str, seed: int) -> Path:
     return experiment_dir / condition / f"seed_{seed}"
 

@@ -32,12 +32,10 @@ def proven(claim: Claim, controls: dict) -> dict:
 def stable(claim: Claim, runs: Runs, cond: str, seed: int, ctx: Context, t: dict, ev: dict, minimum: int) -> dict:
     """Validity: the checks give the same answer at every snapshot of the last third of training, so
     more training would not change the verdict."""
-    at = {}
-    for step in late_steps({"step": ev["fid_steps"]}):
-        record = claim.judge(claim.evidence(runs, cond, seed, ctx, step), t)
-        at[str(step)] = all(record["checks"].values())
+    at = [[step, all(claim.judge(claim.evidence(runs, cond, seed, ctx, step), t)["checks"].values())]
+          for step in sorted(late_steps({"step": ev["fid_steps"]}))]  # [step, holds], in step order
     return verdicts.check(at, f"the same answer at each snapshot of the last third ({minimum} at least)",
-                          len(at) >= minimum and len(set(at.values())) == 1)
+                          len(at) >= minimum and len({holds for _, holds in at}) == 1)
 
 
 def judge_seeded(claim: Claim, params: Params, runs: Runs, ctx: Context, t: dict, controls: dict, rule) -> dict:
@@ -52,7 +50,8 @@ def judge_seeded(claim: Claim, params: Params, runs: Runs, ctx: Context, t: dict
             records[seed] = claim.judge(ev, t)
             checks[seed] = {"measures_proven": proven(claim, controls), **claim.validity(ev, f.validity, rule),
                             "stable": stable(claim, runs, cond.name, seed, ctx, t, ev, f.validity.stable_snapshots_min)}
-        results.append({"name": cond.name, "condition": cond.overrides, "n_seeds": len(cond.seeds),
+        results.append({"name": cond.name, "label": conditions.label(cond.name), "condition": cond.overrides,
+                        "n_seeds": len(cond.seeds),
                         **verdicts.judge_seeds(records, checks), "template": records[cond.seeds[0]]})
     template = results[0]["template"]
     for r in results:
@@ -66,7 +65,7 @@ def judge_seeded(claim: Claim, params: Params, runs: Runs, ctx: Context, t: dict
                          for k in template["checks"]},
               **{k: main[k] for k in ("verdict", "holds_in", "seeds", "validity")}}
     if len(results) > 1:
-        table = [{k: r[k] for k in ("name", "condition", "n_seeds", "validity", "holds_in", "verdict", "seeds")}
+        table = [{k: r[k] for k in ("name", "label", "condition", "n_seeds", "validity", "holds_in", "verdict", "seeds")}
                  for r in results]
         record["conditions"] = table
         record["conditions_summary"] = verdicts.map_summary(table, len(f.seeds))

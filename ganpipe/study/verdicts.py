@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ganpipe.study.conditions import label
+
 REPRODUCED, MIXED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "mixed", "not reproduced", "inconclusive"
 STATES = (REPRODUCED, MIXED, NOT_REPRODUCED, INCONCLUSIVE)
 
@@ -80,22 +82,23 @@ def judged_and_leads(conditions: list[dict], n_seeds: int) -> tuple[list[dict], 
 def map_summary(conditions: list[dict], n_seeds: int) -> str:
     """One sentence: where the effect appears among the conditions tried."""
     full, lead_conds = judged_and_leads(conditions, n_seeds)
-    named = [c["name"] for c in full if c["verdict"] == REPRODUCED]
-    leads = [c["name"] for c in lead_conds]
+    named = [label(c["name"]) for c in full if c["verdict"] == REPRODUCED]
+    leads = [label(c["name"]) for c in lead_conds]
     if named:
-        text = f"reproduced under {', '.join(named)} (at every seed)"
+        text = f"reproduced under {'; '.join(named)} (at every seed)"
     elif full:
         text = f"not reproduced under any of the {len(full)} valid condition(s) run at every seed"
     else:
         text = "no condition run at every seed passed its validity checks"
     if leads:
-        text += f"; held under {', '.join(leads)} at the scan seed(s) only (a lead, not a verdict)"
-    scanned_not = [c["name"] for c in conditions if c["n_seeds"] < n_seeds and c["verdict"] in (MIXED, NOT_REPRODUCED)]
+        text += f"; held under {'; '.join(leads)} at the scan seed(s) only (a lead, not a verdict)"
+    scanned_not = [label(c["name"]) for c in conditions
+                   if c["n_seeds"] < n_seeds and c["verdict"] in (MIXED, NOT_REPRODUCED)]
     if scanned_not:
-        text += f"; did not hold at the scan seed(s) under {', '.join(scanned_not)}"
-    inconclusive = [c["name"] for c in conditions if c["verdict"] == INCONCLUSIVE]
+        text += f"; did not hold at the scan seed(s) under {'; '.join(scanned_not)}"
+    inconclusive = [label(c["name"]) for c in conditions if c["verdict"] == INCONCLUSIVE]
     if inconclusive:
-        text += f"; inconclusive: {', '.join(inconclusive)}"
+        text += f"; inconclusive: {'; '.join(inconclusive)}"
     text += f" ({len(conditions)} conditions tried)"
     return text
 
@@ -107,23 +110,25 @@ def in_words(f: dict, n_seeds: int) -> str:
                                      "holds_in": f["holds_in"], "validity": f["validity"]}]
     tried = f"{len(conds)} condition{'s' if len(conds) > 1 else ''} tried"
     judged, lead_conds = judged_and_leads(conds, n_seeds)
-    held = [f"`{c['name']}`" for c in judged if c["verdict"] == REPRODUCED]
-    partly = [f"`{c['name']}` ({c['holds_in']} seeds)" for c in judged if c["verdict"] == MIXED]
+    held = [label(c["name"]) for c in judged if c["verdict"] == REPRODUCED]
+    partly = [f"{label(c['name'])} ({c['holds_in']} seeds)" for c in judged if c["verdict"] == MIXED]
     if held:
-        text = f"reproduced under {', '.join(held)} at every seed, of the {tried}"
+        text = f"reproduced at every seed under {'; '.join(held)}, of the {tried}"
     elif partly:
-        text = f"held at some seeds only, under {', '.join(partly)}, of the {tried}"
+        text = f"held at some seeds only, under {'; '.join(partly)}, of the {tried}"
     elif judged:
         text = f"not reproduced under any of the {tried} ({len(judged)} with valid runs at every seed)"
     else:
         failed = sorted({name for c in conds for name, v in c["validity"].items() if not v["ok"]})
-        text = f"not tested: none of the {tried} gave valid runs at every seed (failed: {', '.join(failed)})"
-    leads = [f"`{c['name']}`" for c in lead_conds]
+        text = (f"could not be tested: none of the {tried} gave valid runs at every seed "
+                f"(failed: {', '.join(failed)})")
+    leads = [label(c["name"]) for c in lead_conds]
     if leads:
-        text += f"; it held at the scan seed under {', '.join(leads)}, a lead still to confirm at every seed"
+        text += f"; it held under {'; '.join(leads)} at the one seed scanned, still to confirm at every seed"
     # run at every seed, held at some, but not valid: no verdict, and still worth a student's look
     for c in conds:
         if c["n_seeds"] >= n_seeds and c["verdict"] == INCONCLUSIVE and not c["holds_in"].startswith("0/"):
             failed = ", ".join(sorted(name for name, v in c["validity"].items() if not v["ok"]))
-            text += f"; under `{c['name']}` it held at {c['holds_in']} seeds, in runs that failed validity ({failed})"
+            text += (f"; under {label(c['name'])} it showed at {c['holds_in']} seeds, but in runs that failed "
+                     f"a validity check ({failed}), which do not count")
     return text

@@ -30,13 +30,18 @@ def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = 
     budget = up_steps * up_flops
     c5_steps = np.array(c5["step"])
     equal_step = _last_at_most(c5_steps * c5_flops, budget, c5_steps)
-    steps_step = _last_at_most(c5_steps, up_steps, c5_steps)
+    # equal steps: the last step at which both runs took a snapshot, so neither is read later than the other
+    common = sorted(set(int(x) for x in up_s["step"]) & set(int(x) for x in c5_steps))
+    steps_step = common[-1] if common else _last_at_most(c5_steps, up_steps, c5_steps)
     up_run, c5_run = runs.run(EXPERIMENT, cond, seed), runs.run(BASELINE, conditions.BASE, seed)
     return {"step": up_steps, "upsample_flops_per_step": up_flops, "conv5_flops_per_step": c5_flops,
             "upsample_steps": up_steps, "conv5_last_step": int(c5_steps[-1]),
-            "upsample_fid_equal_steps": up_s["fid"][-1], "conv5_step_at_equal_steps": steps_step,
-            "conv5_fid_equal_steps": at(c5, "fid", steps_step),
+            "upsample_fid_equal_steps": at(up_s, "fid", steps_step) if common else up_s["fid"][-1],
+            "conv5_step_at_equal_steps": steps_step, "conv5_fid_equal_steps": at(c5, "fid", steps_step),
             "equal_compute_flops": budget, "conv5_step_at_equal_compute": equal_step,
+            # conv5's compute at the snapshot read, as a share of the upsample run's: below 1 where the whole
+            # conv5 run used less compute than the upsample run (then it is compared with less, as the label says)
+            "conv5_compute_share": equal_step * c5_flops / max(budget, 1),
             "upsample_fid_equal_compute": up_s["fid"][-1], "conv5_fid_equal_compute": at(c5, "fid", equal_step),
             "upsample_seconds_per_step": up_run.timing["seconds_per_step"],  # shown, never judged
             "conv5_seconds_per_step": c5_run.timing["seconds_per_step"],
@@ -85,9 +90,15 @@ def section(f: dict, r: ReportInputs) -> list[str]:
             f"GFLOP against {fmt(o['conv5_flops_per_step'] / 1e9)} for the conv5 head ({fmt(o['cost_ratio'])}x; counted, "
             f"the same on every machine; the wall clock, {fmt(o['upsample_seconds_per_step'])} against "
             f"{fmt(o['conv5_seconds_per_step'])} s per step on one shared core, is shown, never judged). Means over "
-            f"seeds: at equal steps ({fmt(o['upsample_steps'])}; conv5's snapshot at step {fmt(o['conv5_step_at_equal_steps'])}) "
-            f"FID {fmt(o['upsample_fid_equal_steps'])} against {fmt(o['conv5_fid_equal_steps'])}; at equal compute (conv5 at step {fmt(o['conv5_step_at_equal_compute'])}) "
-            f"{fmt(o['upsample_fid_equal_compute'])} against {fmt(o['conv5_fid_equal_compute'])}.", ""]
+            f"seeds: at the same step ({fmt(o['conv5_step_at_equal_steps'])}, the last both runs took a snapshot at) "
+            f"FID {fmt(o['upsample_fid_equal_steps'])} for the upsample generator against "
+            f"{fmt(o['conv5_fid_equal_steps'])} for conv5. By compute: the upsample run's "
+            f"{fmt(o['upsample_steps'])} steps cost {fmt(o['equal_compute_flops'] / 1e12)} TFLOP and end at FID "
+            f"{fmt(o['upsample_fid_equal_compute'])}; conv5 at step {fmt(o['conv5_step_at_equal_compute'])}, with "
+            f"{fmt(100 * o['conv5_compute_share'])}% of that compute"
+            f"{' (its whole run)' if o['conv5_compute_share'] < 0.99 else ''}, is at "
+            f"{fmt(o['conv5_fid_equal_compute'])}: the check asks whether the upsample generator is worse with at "
+            "least as much compute.", ""]
 
 
 CLAIM = Claim("F5", "The over-complex upsample generator", judge, section,
