@@ -191,6 +191,8 @@ E2E_PARAMS = {
                 **{f"f4_{head}": {"model": "gan", "generator": head, "map": [{"model": ["wgan"], "n_critic": [2]}]}
                    for head in ("fc", "conv3", "conv5")},
                 "f5_upsample": {"model": "gan", "generator": "upsample"},
+                "trained_gan_full": {"model": "gan"},
+                "trained_wgan_full": {"model": "wgan", "n_critic": 2},
                 "trained_gan_tenth": {"model": "gan", "steps": 6, "grid_every": 1},
                 "trained_wgan_tenth": {"model": "wgan", "n_critic": 2, "steps": 6, "grid_every": 1},
             }.items()

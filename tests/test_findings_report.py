@@ -185,12 +185,29 @@ def test_second_repro_does_nothing(repo):
 
 def test_changed_clip_reruns_the_wgan_branch_and_no_experiment(repo, clip_experiments):
     clips, ran = clip_experiments
-    # the main WGAN is one of the trained rule's long runs, so findings re-runs too; no experiment does
+    # findings re-runs to read the new main WGAN with the claims' measures; no experiment re-runs
     for name in clips:
         assert ran[name] == {"train@wgan", "evaluate", "findings", "report"}, ran
-    assert f"clip = {clips['clip0002']}" in (repo / "reports" / "report.md").read_text()
+    assert f"**The main WGAN** (clip {clips['clip0002']}," in (repo / "reports" / "report.md").read_text()
     shown = dvc("exp", "show", "--csv", cwd=repo)
-    assert shown.returncode == 0 and "wgan.clip" in shown.stdout
+    assert shown.returncode == 0 and "wgan.clip" in shown.stdout and "wgan.boundary_share" in shown.stdout
+
+
+def test_a_main_model_knob_moves_its_reading_and_no_verdict_nor_the_trained_rule(e2e, clip_experiments):
+    """The user's knob must not move the instrument: after `dvc exp run -S wgan.clip=0.002` every
+    claim's verdict and the trained rule's limit are those of the committed repro, while the main
+    WGAN's reading in the claims' terms (its critic's weights at the clip) moved."""
+    def read(root):
+        f = root / "stages" / "findings"
+        evidence = json.loads((f / "evidence.json").read_text())
+        return (json.loads((f / "verdicts.json").read_text()), evidence["calibration"]["threshold"],
+                json.loads((f / "main_models.json").read_text()))
+
+    before, after = read(e2e.pristine), read(e2e.repo)
+    assert after[0] == before[0]
+    assert after[1] == before[1]
+    assert after[2]["wgan"]["boundary_share"] != before[2]["wgan"]["boundary_share"]
+    assert after[2]["gan"] == before[2]["gan"]
 
 
 def test_final_values_average_the_last_50_steps_whatever_log_every_is():

@@ -1,14 +1,16 @@
 """Stage findings: prove the instruments, then judge every claim, and write stages/findings/.
 
     controls     every artifact measure on its positive and negative controls -> its threshold
-    calibration  the trained rule on runs of known state (main GAN/WGAN; the same at a tenth)
+    calibration  the trained rule on runs of known state (the default GAN and WGAN at their budgets
+                 and at a tenth of them: findings experiments of their own, not the main models)
     claims       each claim (ganpipe.study.claims) at every seed and condition -> findings.json
+    main models  the main GAN and WGAN read with the claims' measures (ganpipe.study.main_models)
 
 Inputs: the findings experiments under stages/experiments/ (every seed, every map condition),
-the main models (F2's logs, F6, the trained rule's long runs), the toys and the math (run here:
+the main models (F2's logs, F6, the main-model readings), the toys and the math (run here:
 seconds). Outputs: findings.json (one record per claim, see ganpipe.study.judge and ganpipe.study.verdicts),
-verdicts.json (the verdicts, for `dvc exp show`) and evidence.json (the controls, the calibration
-and the curves the report draws).
+verdicts.json (the verdicts, for `dvc exp show`), main_models.json (the main models' readings, for
+`dvc exp show`) and evidence.json (the controls, the calibration and the curves the report draws).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from ganpipe.study.claims import CLAIMS
 from ganpipe.study.claims.claim import SingleInputs
 from ganpipe.study.evidence import SWEEP_PREFIX, Context, Runs, SnapshotMeter
 from ganpipe.study.judge import judge_seeded, judge_single
+from ganpipe.study.main_models import headline, read_main_models
 from ganpipe.training import cost
 
 # Measured snapshot series, by content (ganpipe.study.evidence.SnapshotMeter): beside the stage folders,
@@ -46,7 +49,7 @@ def check_experiments(params: Params) -> list[str]:
         raise ParamsError(f"findings.experiments: the F3 clip sweep needs at least two wgan/clip experiments "
                           f"named {SWEEP_PREFIX}*; found {sweep} (not wgan/clip: {bad})")
     needs = {name: f"claim {c.id} is measured on it" for c in CLAIMS.values() if c.seeded for name in c.experiments(sweep)}
-    needs |= {name: "the trained rule is calibrated on it" for name in trained.TENTHS}
+    needs |= {name: "the trained rule is calibrated on it" for name in (*trained.LONGS, *trained.TENTHS)}
     for name, why in needs.items():
         if name not in exps:
             raise ParamsError(f"findings.experiments.{name} is missing: {why}")
@@ -71,11 +74,11 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
     runs = Runs(stages, meter)
     every_run = [(name, cond.name, seed) for name, exp in exps.items()
                  for cond in conditions.conditions(exp, f.seeds, f.map_seeds) for seed in cond.seeds]
-    measured = [stages / "gan", stages / "wgan", *(runs.folder(*key) for key in every_run)]
+    measured = [runs.folder(*key) for key in every_run]
     runs.measure(measured)
     meter.prune(keep=measured)
     clips = {name: exps[name].clip for name in sweep}
-    calibration = trained.calibration(params, stages, runs, clf, real_snap_feats)
+    calibration = trained.calibration(params, runs, clf, real_snap_feats)
     flops = {name: cost.step_flops(exps[name].model, exps[name]) for c in CLAIMS.values() if c.id == "F5"
              for name in c.experiments(sweep)}
     ctx = Context(real=real, sweep=sweep, clips=clips, flops=flops, formed_within=f.validity.formed_within)
@@ -103,7 +106,8 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
     evidence = {"n": n, "snapshot_n": snap_n, "real": real, "series": series, "timing": timing,
                 "controls": controls, "calibration": calibration, "flops": flops,
                 "seeds": f.seeds, "map_seeds": f.map_seeds, "sweep": sweep, "clips": clips, "histograms": hists,
-                "configs": {name: exps[name].model_dump(mode="json") for name in exps}, **drawn}
+                "configs": {name: exps[name].model_dump(mode="json") for name in exps},
+                "main_models": read_main_models(params, stages, controls), **drawn}
     return result, evidence
 
 
@@ -117,6 +121,8 @@ def run_findings(params: Params, out: Path, stages: Path, data_path: Path, class
         write_json(out / "verdicts.json", {claim: {"verdict": r["verdict"], "holds_in": r["holds_in"]}
                                            for claim, r in result.items()})
         write_json(out / "evidence.json", evidence)
+        # the main models read with the claims' measures: what the user's knobs did, as `dvc exp show` columns
+        write_json(out / "main_models.json", headline(evidence["main_models"]))
         run.set_tags({f"verdict.{claim}": r["verdict"] for claim, r in result.items()})
         counts = {f"verdicts.{state.replace(' ', '_')}": sum(r["verdict"] == state for r in result.values())
                   for state in verdicts.STATES}

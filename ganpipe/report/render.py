@@ -82,6 +82,8 @@ def render(out: Path, *, claims: dict, shows: dict[str, str], findings: dict, ev
                  [[f"**{cid}** {claims[cid].title}", findings[cid]["claim"], f"**{findings[cid]['verdict']}**",
                    findings[cid].get("scope", "")] for cid in others]), ""]
 
+    md += _knobs_section(evidence.get("main_models"))
+
     # ---- models
     md += ["## The models", "", f"Every model's samples against {metrics['n']} real test digits. FID and its kin "
            "are computed in the features of this project's own digit classifier (`train-classifier`), not "
@@ -204,6 +206,34 @@ def _why(f: dict) -> str:
         f"; held: {', '.join(held)}" if held else "")
 
 
+MEASURE_WORDS = {"boundary_share": "share of the critic's weights within 1% of +-clip",
+                 "emboss_score": "emboss score", "background_noise": "background noise",
+                 "edge_sharpness": "edge sharpness"}
+
+
+def _knobs_section(main: dict | None) -> list[str]:
+    """What the user's knobs did: the main models read with the findings' measures and thresholds."""
+    if not main:
+        return []
+    w, g = main["wgan"], main["gan"]
+    k = w["knobs"]
+    constraint = f"clip {k['clip']}" if k["clip"] is not None else f"constraint {k['constraint']}"
+
+    def said(readings: dict) -> str:
+        return "; ".join(f"{r['words']} ({r['claim']}: {MEASURE_WORDS[m]} {fmt(r['value'])}, its line "
+                         f"{fmt(r['threshold'])})" for m in MEASURE_WORDS if (r := readings.get(m)))
+
+    md = ["## Your knobs: the main models in the note's terms", "",
+          "The main WGAN and GAN (`params.yaml`'s `wgan` and `gan` groups) read with the findings' measures "
+          "and thresholds. One run each at one seed: a reading of what the knobs did, not a verdict. Turn a "
+          "knob (`dvc exp run -S wgan.clip=1.0`) and this section changes; the verdicts above come from the "
+          "findings' own experiments, and the trained rule from runs of its own, which these knobs do not touch.", "",
+          f"- **The main WGAN** ({constraint}, RMSprop {fmt(k['lr'])}, {k['n_critic']} critic steps, "
+          f"{k['steps']:,} steps): {said(w)}.",
+          f"- **The main GAN** ({g['knobs']['generator']} generator, {g['knobs']['steps']:,} steps): {said(g)}.", ""]
+    return md
+
+
 def _claim_section(cid: str, claim, f: dict, page: ReportInputs, evidence: dict, snaps: dict, figs: Figures) -> list[str]:
     """One claim in detail: the note, the measure, the numbers at every seed, the checks and the
     validity, the thresholds, the claim's own figure and paragraph, its condition map."""
@@ -273,8 +303,10 @@ def _controls_section(evidence: dict, strip: dict, figs: Figures, plt) -> list[s
            "third of training (GANs oscillate, so windows are judged, not points): *remaining* = last / first (how "
            "much of the untrained FID is left), *recent* = (middle - last) / (first - last) (how much of the gain came "
            "late). A run is trained when max(remaining, recent) is at most the limit. The rule is proven on runs of "
-           "known state: the main GAN and WGAN at their budgets must pass, the same configurations at a tenth of "
-           "their budgets must fail; the limit sits between them by the controls' rule. An arm meant to fail "
+           "known state: the default GAN and WGAN at their budgets (`trained_gan_full`, `trained_wgan_full`, every "
+           "seed) must pass, the same configurations at a tenth of their budgets must fail; the limit sits between "
+           "them by the controls' rule. These are findings experiments of their own, so the main models' knobs "
+           "never move the limit. An arm meant to fail "
            "(F1's strong D, F3b's largest clip) only has to have settled: plateaued (its FID changed from the middle "
            "to the last third by no more than the long runs' own FIDs did), or trained by the rule if it learned after "
            "all.", ""]
@@ -289,7 +321,7 @@ def _controls_section(evidence: dict, strip: dict, figs: Figures, plt) -> list[s
            f"Plateau limit (the long runs' largest change between the thirds): {fmt(cal.get('plateau'))}.", ""]
     if "noise" in cal:
         nz = cal["noise"]
-        md += [f"Resampling noise of one snapshot FID: the frozen main GAN, {nz['draws']} fresh noise draws of "
+        md += [f"Resampling noise of one snapshot FID: the frozen generator of the first long GAN run, {nz['draws']} fresh noise draws of "
                f"n = {evidence['snapshot_n']}: FID {fmt(nz['mean'])} +- {fmt(nz['std'])} ({fmt(100 * nz['relative'])}%), "
                "far below the swings between snapshots of one run (training, not sampling, moves the curves); the "
                "windows' medians over three or more snapshots smooth both.", ""]
