@@ -210,3 +210,15 @@ def test_nan_stops_the_run_with_a_failed_mlflow_run(tmp_path, params_file, prepa
     runs = client.search_runs([client.get_experiment_by_name("ganpipe").experiment_id],
                               filter_string="tags.stage = 'train-gan'")
     assert [run.info.status for run in runs] == ["FAILED"]
+
+
+def test_a_run_without_a_terminal_says_how_far_it_is_every_tenth(digits, capsys):
+    """Under `dvc repro` or a piped `dvc exp run` there is no terminal for a bar: the run prints a
+    plain line every tenth of its steps (steps done of total, time left, the last losses)."""
+    p = GANParams(**{**TINY, "steps": 20, "log_every": 2})
+    fit(build("gan", p), digits, p, seed=0, digest="x")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("training: step")]
+    assert [line.split()[2] for line in lines] == [f"{s}/20" for s in range(2, 21, 2)]
+    assert "s left; d_loss" in lines[-1] and "g_loss" in lines[-1]
+    fit(build("gan", p), digits, p, seed=0, digest="x", progress=False)  # the pool's runs report elsewhere
+    assert "training: step" not in capsys.readouterr().out

@@ -74,8 +74,8 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
     evidence = _read_json(stages / "findings" / "evidence.json")
     metrics = _read_json(stages / "evaluate" / "metrics.json")
     samples = {m: load_npz(stages / m / "samples.npz", required=("images",))["images"] for m in MODELS}
-    # the report's sample grids: each experiment's own setting at the first seed (key NAME) and
-    # each condition of its map at its first seed (key NAME/CONDITION)
+    # the report's sample grids: each experiment's own setting at the first seed (key NAME) and at
+    # every seed (NAME/seed_SEED), each condition of its map at its first seed (NAME/CONDITION)
     snaps = {}
     f = params.findings
     for name, exp in f.experiments.items():
@@ -85,6 +85,11 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
             snaps[f"{name}/{cond.name}"] = (z["steps"], z["images"])
             if cond.name == BASE:
                 snaps[name] = snaps[f"{name}/{cond.name}"]
+                for seed in cond.seeds[1:]:  # every seed of the experiment's own setting, for the figures that show all
+                    z = load_npz(run_folder(stages / "experiments" / name, cond.name, seed) / "snapshots.npz",
+                                 required=("steps", "images"))
+                    snaps[f"{name}/seed_{seed}"] = (z["steps"], z["images"])
+                snaps[f"{name}/seed_{cond.seeds[0]}"] = snaps[name]
     uri = tracking_uri(params.mlflow)
     root = repo_root()
     with stage_run("report", params, groups=("findings",)) as run:

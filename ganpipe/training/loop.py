@@ -175,8 +175,10 @@ def fit(
 
     # autocast covers the step only: grids, samples and diagnostics stay in float32
     autocast = torch.autocast(data.device.type, dtype=torch.bfloat16) if cfg.precision == "bf16" else nullcontext()
+    # a terminal gets a bar; a log (`dvc repro`, `dvc exp run` piped) a line every tenth of the run
     show = sys.stdout.isatty() if progress is None else progress
     bar = _progress_bar(cfg.steps, start) if show else None
+    lines = progress is None and not show
     began = time.perf_counter()
     with StopFlag() as stop:
         for net in objective.nets.values():
@@ -206,6 +208,8 @@ def fit(
                     on_grid(grid_png(images[:64]), step)
             if bar:
                 bar[0].update(bar[1], completed=step)
+            elif lines and (step % max(cfg.steps // 10, 1) == 0 or last):
+                _progress_line(step, cfg.steps, start, time.perf_counter() - began, result.history[-1:])
             result.steps_run += 1
             requested = stop.raised or (should_stop is not None and should_stop(step))
             interrupted = requested and not last  # a run whose last step is done finishes and writes its outputs
@@ -233,6 +237,15 @@ def _generate(objective: Objective, z: Tensor) -> Tensor:
     for net in objective.nets.values():
         net.train()
     return images
+
+
+def _progress_line(step: int, total: int, start: int, seconds: float, last_row: list[dict]) -> None:
+    """One plain line: steps done of total, time so far and left, the last logged losses."""
+    left = seconds / max(step - start, 1) * (total - step)
+    losses = ", ".join(f"{k} {v:.3g}" for k, v in (last_row[0] if last_row else {}).items()
+                       if k.endswith("_loss") or k in ("recon", "kl", "wasserstein"))
+    print(f"training: step {step:,}/{total:,} ({100 * step // total}%), {seconds:.0f} s, about {left:.0f} s left"
+          + (f"; {losses}" if losses else ""), flush=True)
 
 
 def _progress_bar(total: int, start: int):

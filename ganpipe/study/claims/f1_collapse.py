@@ -54,31 +54,44 @@ def validity(ev: dict, v: ValidityParams, rule) -> dict:
 
 
 def drawn(runs: Runs, params) -> dict:
-    """The first seed's losses over training, for the figure."""
+    """Every seed's losses over training, for the figure."""
     from ganpipe.study import conditions
 
-    r = runs.run(EXPERIMENT, conditions.BASE, params.findings.seeds[0])
-    return {"F1_history": {k: r.history[k].tolist() for k in ("step", "d_loss", "g_loss", "js_estimate", "d_acc_fake",
-                                                             "g_grad_norm_saturating", "g_grad_norm_nonsaturating")}}
+    keys = ("step", "d_loss", "g_loss", "js_estimate", "d_acc_fake", "g_grad_norm_saturating", "g_grad_norm_nonsaturating")
+    return {"F1_history": {str(seed): {k: runs.run(EXPERIMENT, conditions.BASE, seed).history[k].tolist() for k in keys}
+                           for seed in params.findings.seeds}}
 
 
 def section(f: dict, r: ReportInputs) -> list[str]:
-    o = f["observed"]
-    h = r.evidence["F1_history"]
-    fig, axes = r.plt.subplots(1, 2, figsize=(9, 3))
-    axes[0].semilogy(h["step"], h["d_loss"], label="D loss")
-    axes[0].semilogy(h["step"], h["g_loss"], label="G loss")
-    seed, _ = first_seed(f)
-    axes[0].set_xlabel("step"), axes[0].legend(), axes[0].set_title(f"strong discriminator: losses, seed {seed}")
-    steps, images = r.snaps[EXPERIMENT]
-    axes[1].imshow(tile(images[-1][:36], nrow=6), cmap="gray", vmin=0, vmax=255)
-    axes[1].axis("off"), axes[1].set_title(f"samples at step {steps[-1]}, seed {seed}")
+    o, t = f["observed"], f["thresholds"]
+    seeds = list(f["seeds"])
+    fig, axes = r.plt.subplots(1, 1 + len(seeds), figsize=(3.6 + 2.6 * len(seeds), 3.2),
+                               gridspec_kw={"width_ratios": [1.6] + [1] * len(seeds)})
+    colors = r.sns.color_palette(n_colors=len(seeds))
+    for color, seed in zip(colors, seeds):
+        h = r.evidence["F1_history"][seed]
+        axes[0].semilogy(h["step"], h["d_loss"], color=color, lw=1, label=f"D loss, seed {seed}")
+        axes[0].semilogy(h["step"], h["g_loss"], color=color, lw=1, ls="--", label=f"G loss, seed {seed}")
+    axes[0].axhline(t["f1_d_loss_max"], color="k", lw=0.8, ls=":")
+    axes[0].axhline(t["f1_g_loss_min"], color="k", lw=0.8, ls="-.")
+    axes[0].text(0.01, t["f1_d_loss_max"], f" D 'collapsed' below {fmt(t['f1_d_loss_max'])}", fontsize=6,
+                 va="bottom", transform=axes[0].get_yaxis_transform())
+    axes[0].text(0.01, t["f1_g_loss_min"], f" G 'climbed' above {fmt(t['f1_g_loss_min'])}", fontsize=6,
+                 va="bottom", transform=axes[0].get_yaxis_transform())
+    axes[0].set_xlabel("step"), axes[0].legend(fontsize=5, ncol=2), axes[0].set_title("strong discriminator: losses")
+    for ax, seed in zip(axes[1:], seeds):
+        steps, images = r.snaps.get(f"{EXPERIMENT}/seed_{seed}", r.snaps[EXPERIMENT])
+        ax.imshow(tile(images[-1][:36], nrow=6), cmap="gray", vmin=0, vmax=255)
+        black = f["seeds"][seed]["observed"]["black_fraction"]
+        ax.axis("off"), ax.set_title(f"seed {seed}, step {steps[-1]}: {fmt(100 * black)}% black", fontsize=8)
     path = r.figs.add("f1_collapse.png", fig)
     return [f"![F1]({path})", "",
-            f"Mean over seeds: D loss fell to {fmt(o['min_d_loss'])} and G loss climbed to {fmt(o['max_g_loss'])}; "
-            f"{fmt(100 * o['black_fraction'])}% of the final snapshot's samples are black (brightest 1% of pixels "
-            f"below {fmt(f['thresholds']['peak_brightness'])}; median peak {fmt(o['peak_brightness'])}, mean brightness "
-            f"{fmt(o['brightness'])} against {fmt(o['real_brightness'])} for real digits).", ""]
+            f"Every seed: losses on the left (the dotted and dash-dotted lines are the checks' thresholds), the last "
+            f"snapshot's samples on the right. Mean over seeds: D loss fell to {fmt(o['min_d_loss'])} and G loss "
+            f"climbed to {fmt(o['max_g_loss'])}; {fmt(100 * o['black_fraction'])}% of the final snapshot's samples "
+            f"are black (brightest 1% of pixels below {fmt(t['peak_brightness'])}; median peak "
+            f"{fmt(o['peak_brightness'])}, mean brightness {fmt(o['brightness'])} against {fmt(o['real_brightness'])} "
+            "for real digits).", ""]
 
 
 CLAIM = Claim("F1", "Collapse under a too-strong discriminator", judge, section,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ganpipe.params import ValidityParams
 from ganpipe.report.figures import grids_figure
 from ganpipe.report.render import ReportInputs
-from ganpipe.report.tables import table
+from ganpipe.report.tables import fmt, table
 from ganpipe.study.claims.claim import Claim, first_seed, record
 from ganpipe.study.evidence import Context, Runs, sweep, upto
 from ganpipe.study.verdicts import check
@@ -70,8 +70,16 @@ def section(f: dict, r: ReportInputs) -> list[str]:
 
     seed, o0 = first_seed(f)
     names, clips = r.evidence["sweep"], r.evidence["clips"]
-    panels = {f"c = {clips[n]}": r.snaps[n][1][-1][:36] for n in names}
-    panels |= {f"c = {clips[n]}, autoscaled": autoscaled(r.snaps[n][1][-1][:36]) for n in names}
+    line = f["thresholds"]["emboss_score"]
+
+    def title(n: str, scale: str, key: str) -> str:
+        c = str(clips[n])
+        score = o0[key][c]
+        return (f"c = {c}, {scale}\nFID {fmt(o0['fid'][c])}\nemboss {fmt(score)}: "
+                f"{'embossed' if score >= line else 'no relief'}")
+
+    panels = {title(n, "fixed range", "emboss_score"): r.snaps[n][1][-1][:36] for n in names}
+    panels |= {title(n, "autoscaled", "emboss_score_autoscaled"): autoscaled(r.snaps[n][1][-1][:36]) for n in names}
     path = r.figs.add("f3b_clip_sweep_samples.png", grids_figure(panels, ncols=len(names)))
     rows = [[c, s] + [f["seeds"][s]["observed"][k][c] for k in ("background_level", "emboss_score",
                                                                  "emboss_score_autoscaled", "fid")]
@@ -79,7 +87,8 @@ def section(f: dict, r: ReportInputs) -> list[str]:
     rows.append(["real", "", 0.0, o0["real_emboss_score"], "", 0.0])
     return [f"![F3b]({path})", "", f"Samples at seed {seed}: top row at a fixed range [0, 1], bottom row autoscaled per "
             "image, as matplotlib's imshow shows an array without vmin/vmax (the display of the tutorial the note's "
-            "network resembles). The check reads the fixed range; the autoscaled score is shown beside it.", "",
+            "network resembles). Each panel names the run's FID and its emboss score against the line "
+            f"{fmt(line)} from the controls. The check reads the fixed range; the autoscaled score is shown beside it.", "",
             table(["clip", "seed", "background level", "emboss score", "emboss score, autoscaled", "FID"], rows), ""]
 
 
