@@ -63,7 +63,7 @@ def test_the_condition_map_runs_at_the_map_seeds(repo):
     assert (repo / "stages/experiments/f1_strong_d/output=sigmoid/seed_0/generator.pt").is_file()
     assert not (repo / "stages/experiments/f1_strong_d/output=sigmoid/seed_1").exists()
     report = (repo / "reports" / "report.md").read_text()
-    assert "| output=sigmoid | 1 |" in report and "*Condition map*" in report
+    assert "| sigmoid output | 1 |" in report and "*Condition map*" in report  # the condition as a reader says it
 
 
 def test_the_heads_also_run_under_the_wgan_as_a_map_cell(repo):

@@ -118,7 +118,8 @@ def test_a_verdict_must_not_flip_over_the_last_third(late, stable):
     values = dict(zip(STEPS, [-5.0] * 7 + late))  # the early snapshots do not count
     out = judge.stable(fake_claim(values), None, "base", 0, None, {}, {"fid_steps": STEPS}, minimum=3)
     assert out["ok"] is stable
-    assert list(out["value"]) == ["2100", "2400", "2700", "3000"]
+    assert [step for step, _ in out["value"]] == [2100, 2400, 2700, 3000]  # in step order, not as text
+    assert [holds for _, holds in out["value"]] == [x > 0 for x in late]
     short = {s: v for s, v in values.items() if s <= 900}  # two snapshots in its last third: too few
     assert not judge.stable(fake_claim(short), None, "base", 0, None, {}, {"fid_steps": sorted(short)}, minimum=3)["ok"]
 
