@@ -117,7 +117,7 @@ def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST
                 runs, workers = _run_on_dask(name, jobs, todo, out, workers, data_path, progress)
         except BaseException:  # a run failed, or Ctrl-C: no run of this stage stays open in the store
             for run_id in run_ids:
-                run.replay({"run_id": run_id, "metrics": [], "artifacts": []}, out, "FAILED")
+                run.end_child(run_id, "FAILED")
             raise
         for job, result in zip(jobs, runs):
             run.replay(result.pop("mlflow"), job.folder)

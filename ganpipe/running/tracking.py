@@ -197,6 +197,10 @@ class StageRun:
             self._send(f"logging metrics to run {run_id}", self.client.log_batch, run_id, metrics=metrics[i : i + 1000])
         for rel, artifact_path in record["artifacts"]:
             self._send(f"logging artifact {rel}", self.client.log_artifact, run_id, str(folder / rel), artifact_path)
+        self.end_child(run_id, status)
+
+    def end_child(self, run_id: str, status: str) -> None:
+        """End a run `open_child` opened (FAILED for one whose worker never came back)."""
         self._send(f"ending run {run_id} as {status}", self.client.set_terminated, run_id, status)
 
     def end(self, status: str) -> None:

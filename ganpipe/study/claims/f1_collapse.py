@@ -8,7 +8,7 @@ from ganpipe.params import ValidityParams
 from ganpipe.report.figures import tile
 from ganpipe.report.render import ReportInputs
 from ganpipe.report.tables import fmt
-from ganpipe.study.claims.claim import Claim, first_seed, record
+from ganpipe.study.claims.claim import Claim, record
 from ganpipe.study.evidence import Context, Runs, history_upto, upto
 from ganpipe.study.verdicts import check
 
