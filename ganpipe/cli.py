@@ -296,8 +296,17 @@ def ui(
     os.execvp(cmd[0], cmd)
 
 
+def _terminated(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    import signal
+
     from ganpipe.running.runtime import share_cores_fairly
 
     share_cores_fairly()  # before any command imports torch: OpenMP reads it when it loads
+    # SIGTERM (`kill`, a scheduler's time limit) stops a command as Ctrl-C does: the runs in flight
+    # keep their checkpoints and the stage ends its worker processes instead of leaving them orphaned
+    signal.signal(signal.SIGTERM, _terminated)
     app()

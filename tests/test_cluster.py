@@ -328,7 +328,8 @@ def test_a_worker_without_the_shared_folder_returns_its_files_and_the_stage_writ
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_runs_and_leaves_no_process(project, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])  # Ctrl-C; `kill`, a scheduler's time limit
+def test_ctrl_c_stops_the_runs_and_leaves_no_process(project, tmp_path, sig):
     folder, params, _, _ = project
     env = {k: v for k, v in os.environ.items() if k not in UNSET}
     proc = subprocess.Popen([sys.executable, "-m", "ganpipe", "run-experiment", "e", "--params", str(params),
@@ -340,7 +341,7 @@ def test_ctrl_c_stops_the_runs_and_leaves_no_process(project, tmp_path):
         time.sleep(0.05)
     family = [proc.pid, *(p.pid for p in psutil.Process(proc.pid).children(recursive=True))]
     assert len(family) > 3  # the stage, its forkserver and the workers
-    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+    os.killpg(proc.pid, sig)  # Ctrl-C reaches the whole foreground group; so does `kill -TERM -PGID`
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1].startswith("error: interrupted")
@@ -349,7 +350,7 @@ def test_ctrl_c_stops_the_runs_and_leaves_no_process(project, tmp_path):
             and time.time() < deadline:
         time.sleep(0.2)
     left = [p for p in family if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
-    assert not left, f"still running after Ctrl-C: {left}"
+    assert not left, f"still running after {sig.name}: {left}"
 
 
 WORKER_JOB = """

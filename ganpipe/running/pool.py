@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import get_context
@@ -79,6 +81,16 @@ def _start_worker(reports, stop) -> None:
     # Ctrl-C at a terminal reaches the workers as well as the stage: a run in training catches it
     # (ganpipe.training.loop.StopFlag) and keeps a checkpoint; an idle worker waits for the stage to end it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_when_orphaned, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_when_orphaned(server: int, every: float = 1.0) -> None:
+    """End this worker once its forkserver is gone. The server exits when the stage does, however
+    the stage ended (SIGKILL, or a SIGTERM to its process group that reached it between two pools);
+    a worker left waiting for work that never comes would hold the stage's pipes open forever."""
+    while os.getppid() == server:
+        time.sleep(every)
+    os._exit(1)
 
 
 def _run(fn, label: str, total: int, args: tuple) -> dict:
