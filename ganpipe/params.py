@@ -268,10 +268,10 @@ class Thresholds(Strict):
 class ValidityParams(Strict):
     """What an experiment must show before its outcome counts as evidence (docs/design.md section 1b)."""
 
-    strong_d_acc_fake_min: Probability = 0.95  # F1: D's accuracy on fakes, mean over the last half of training
+    strong_d_acc_fake_min: Probability = 0.95  # F1: D's accuracy on fakes, mean over the last third of training
     clip_binds_share_min: Annotated[float, Field(ge=0, lt=1)] = 0.0  # F3: a share above this sits at +-c
     formed_within: Annotated[float, Field(gt=1)] = 1.5  # F4: digits formed at the first FID within this x the final level
-    stable_snapshots_min: Annotated[int, Field(ge=2)] = 3  # the checks hold alike at this many late snapshots, at least
+    late_snapshots_min: Annotated[int, Field(ge=2)] = 3  # the checks read medians over this many late snapshots, at least
     noise_draws: Annotated[int, Field(ge=3, le=50)] = 10  # fresh noise draws that measure the snapshot FID's spread
 
 

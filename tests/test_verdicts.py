@@ -63,23 +63,61 @@ def test_a_condition_scanned_at_one_seed_is_a_lead_not_a_verdict():
     assert verdicts.map_summary(conds, 3).startswith("reproduced under tanh output (at every seed)")
 
 
+def cond(name, n, verdict, holds="0/1", valid=True) -> dict:
+    return {"name": name, "n_seeds": n, "verdict": verdict, "holds_in": holds,
+            "validity": {"trained": {"ok": valid}}}
+
+
+@pytest.mark.parametrize("table,verdict,holds,by", [
+    # the note's setting reproduced at every seed: the base sweep that could not test it does not overrule it
+    ([cond("base", 3, "inconclusive", "3/3", False), cond("critic_norm=batch", 3, "reproduced", "3/3")],
+     "reproduced", "3/3", ["critic_norm=batch"]),
+    # reproduced under one testable condition, not under another: reproduced, under the one
+    ([cond("base", 3, "not reproduced", "0/3"), cond("output=tanh", 3, "reproduced", "3/3")],
+     "reproduced", "3/3", ["output=tanh"]),
+    # symmetric: not reproduced under every testable condition; the untestable one is listed, not counted
+    ([cond("base", 3, "not reproduced", "0/3"), cond("lr=5e-05", 3, "inconclusive", "2/3", False),
+      cond("output=tanh", 3, "not reproduced", "0/3")], "not reproduced", "0/3", ["base", "output=tanh"]),
+    # held at some seeds somewhere, at every seed nowhere
+    ([cond("base", 3, "mixed", "1/3"), cond("output=tanh", 3, "mixed", "2/3"), cond("x=1", 3, "not reproduced", "0/3")],
+     "mixed", "2/3", ["base", "output=tanh"]),
+    # a lead at one seed decides nothing; nothing testable: inconclusive
+    ([cond("base", 3, "inconclusive", "1/3", False), cond("output=tanh", 1, "reproduced", "1/1")],
+     "inconclusive", "1/3", []),
+])
+def test_the_headline_comes_from_the_conditions_that_could_test_the_claim(table, verdict, holds, by):
+    assert verdicts.headline(table, 3) == {"verdict": verdict, "holds_in": holds, "decided_by": by}
+
+
+def test_parts_of_a_claim_are_judged_apart():
+    recs = {0: record(True, True, False), 1: record(True, True, True), 2: record(True, False, False)}
+    out = verdicts.judge_seeds(recs, {s: ok() for s in recs}, {"wins": ("c0", "c1"), "black": ("c2",)})
+    assert out["verdict"] == "mixed" and out["holds_in"] == "1/3"
+    assert out["parts"]["wins"] == {"checks": ["c0", "c1"], "holds_in": "2/3", "verdict": "mixed", "held_at": ["0", "1"]}
+    assert out["parts"]["black"]["held_at"] == ["1"] and out["parts"]["black"]["verdict"] == "mixed"
+
+
 def test_a_claim_in_words_names_where_it_held_and_never_calls_a_lead_a_verdict():
-    ok, bad = {"trained": {"ok": True}}, {"trained": {"ok": False}}
-    cond = lambda name, n, verdict, holds="0/1", validity=ok: {  # noqa: E731
-        "name": name, "n_seeds": n, "verdict": verdict, "holds_in": holds, "validity": validity}
+    bad = False
     f = {"conditions": [cond("base", 3, "not reproduced", "0/3"), cond("output=tanh", 1, "reproduced", "1/1"),
-                        cond("lr=5e-05", 1, "inconclusive", validity=bad)]}
+                        cond("lr=5e-05", 1, "inconclusive", valid=bad)]}
     assert verdicts.in_words(f, 3) == ("not reproduced under any of the 3 conditions tried (1 with valid runs at "
                                        "every seed); it held under tanh output at the one seed scanned, still to "
                                        "confirm at every seed")
     f["conditions"][1]["n_seeds"], f["conditions"][1]["holds_in"] = 3, "3/3"
-    assert verdicts.in_words(f, 3) == "reproduced at every seed under tanh output, of the 3 conditions tried"
-    f = {"verdict": "inconclusive", "holds_in": "2/3", "validity": {"stable": {"ok": False}, "trained": {"ok": True}}}
+    assert verdicts.in_words(f, 3) == ("reproduced at every seed under tanh output, of the 3 conditions tried; "
+                                       "not at every seed under its own setting (0/3 seeds)")
+    f = {"verdict": "inconclusive", "holds_in": "2/3", "validity": {"late_window": {"ok": False}, "trained": {"ok": True}}}
     assert verdicts.in_words(f, 3) == ("could not be tested: none of the 1 condition tried gave valid runs at every "
-                                       "seed (failed: stable); under its own setting it showed at 2/3 seeds, but in "
-                                       "runs that failed a validity check (stable), which do not count")
+                                       "seed (failed: late_window); under its own setting it showed at 2/3 seeds, but "
+                                       "in runs that failed a validity check (late_window), which do not count")
     f["holds_in"] = "0/3"
-    assert verdicts.in_words(f, 3).endswith("(failed: stable)")
+    assert verdicts.in_words(f, 3).endswith("(failed: late_window)")
+    f = {"verdict": "mixed", "holds_in": "1/3", "validity": {},
+         "parts": {"D wins": {"verdict": "reproduced", "holds_in": "3/3", "held_at": ["0", "1", "2"]},
+                   "black": {"verdict": "mixed", "holds_in": "1/3", "held_at": ["1"]}}}
+    assert verdicts.in_words(f, 3) == ("held at some seeds only, under its own setting (1/3 seeds), of the 1 condition "
+                                       "tried; D wins: reproduced (3/3: seeds 0, 1, 2); black: mixed (1/3: seeds 1)")
 
 
 class Always:
@@ -89,6 +127,9 @@ class Always:
         return verdicts.check(0.0, "trained", True)
 
     settled = trained
+
+    def levelled(self, steps, values, what):
+        return verdicts.check(0.0, "levelled", True)
 
 
 always = Always()
@@ -116,9 +157,9 @@ def test_a_large_clip_that_does_not_bind_is_the_condition_under_test_not_a_failu
 
 
 def test_a_weak_discriminator_cannot_test_the_collapse():
-    ev = {"late_d_acc_fake": 0.6, "fid_steps": [1], "fid_curve": [1.0]}
-    assert not f1_collapse.validity(ev, V, always)["d_is_strong"]["ok"]
-    assert f1_collapse.validity({**ev, "late_d_acc_fake": 0.99}, V, always)["d_is_strong"]["ok"]
+    ev = {"late_d_acc_fake": 0.6, "fid_steps": [1], "fid_curve": [1.0], "g_loss_steps": [1], "g_loss_curve": [1.0]}
+    assert not f1_collapse.validity(ev, V, always)["d_in_control"]["ok"]
+    assert f1_collapse.validity({**ev, "late_d_acc_fake": 0.99}, V, always)["d_in_control"]["ok"]
 
 
 def test_heads_compared_at_unequal_steps_are_not_a_comparison():

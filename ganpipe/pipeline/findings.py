@@ -90,7 +90,7 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
     for cid, claim in CLAIMS.items():
         if claim.seeded:
             result[cid] = judge_seeded(claim, params, runs, ctx, t, controls, rule)
-            drawn |= claim.drawn(runs, params) if claim.drawn else {}
+            drawn |= claim.drawn(runs, params, ctx, rule) if claim.drawn else {}
         else:
             result[cid], extra = judge_single(claim, single, t)
             drawn |= extra

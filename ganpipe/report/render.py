@@ -69,8 +69,9 @@ def render(out: Path, *, claims: dict, shows: dict[str, str], findings: dict, ev
     md += ["## The note's hands-on findings", "",
            f"What the note saw when it trained GANs, and what happened here. {_tally(hands_on, findings)} "
            "A verdict counts seeds: **reproduced** at every seed, **mixed** at some, **not reproduced** at none, "
-           "**inconclusive** when the runs could not test the claim (a run not trained, a manipulation that did "
-           "not take, a measure that did not separate its controls).", "",
+           "under the conditions that could test the claim (each finding ran under a few settings; *what the runs "
+           "show* names them); **inconclusive** when none could (a run not trained, a manipulation that did not "
+           "take, a measure that did not separate its controls).", "",
            table(["finding", "the note says", "what the runs show", "verdict", "why", "picture"],
                  [[f"**{cid}** {claims[cid].title}", findings[cid]["claim"], shows.get(cid, ""),
                    f"**{findings[cid]['verdict']}** ({findings[cid]['holds_in']} seeds)", _why(findings[cid]),
@@ -195,6 +196,11 @@ def _why(f: dict) -> str:
     failed = [name for name, v in f.get("validity", {}).items() if not v["ok"]]
     if f["verdict"] == "inconclusive":
         return f"not tested: {', '.join(failed)} failed"
+    labels = {c["name"]: c.get("label", c["name"]) for c in f.get("conditions", [])}
+    by = [n for n in f.get("decided_by", []) if n != "base"]
+    if by and f["verdict"] != "not reproduced":  # decided under conditions other than the experiment's own
+        return f"{'every check held at every seed' if f['verdict'] == 'reproduced' else 'held at some seeds'} under " \
+               f"{'; '.join(labels.get(n, n) for n in by)}"
     checks = f.get("checks", {})
     held = [k for k, v in checks.items() if isinstance(v, str) and not v.startswith("0/")]
     missed = [k for k, v in checks.items() if isinstance(v, str) and v.split("/")[0] != v.split("/")[-1]]
@@ -240,7 +246,7 @@ def _claim_section(cid: str, claim, f: dict, page: ReportInputs, evidence: dict,
     md = [f"### {cid}. {claim.title}: {f['verdict']} ({f['holds_in']})", "", f"*The note:* {f['claim']}", "",
           f"*Measured:* {f['measure']}.", ""]
     if "seeds" in f:
-        md += _seed_tables(f)
+        md += _parts_table(f) + _seed_tables(f)
     else:
         md += [f"*Scope:* {f['scope']}.", ""]
         obs = [[k, v] for k, v in f["observed"].items() if not isinstance(v, (dict, list))]
@@ -255,11 +261,16 @@ def _claim_section(cid: str, claim, f: dict, page: ReportInputs, evidence: dict,
     return md
 
 
-VERDICT_LEGEND = ("Each training-based claim (F1, F3-F5) runs at every seed of `findings.seeds`; *holds in* "
-                  "counts the seeds whose checks all pass. **reproduced**: every seed; **mixed**: some; **not reproduced**: "
-                  "none; **inconclusive**: a validity check failed (a measure that did not separate its controls, a run "
-                  "not trained by the calibrated rule, a manipulation that did not take effect, unequal conditions, or "
-                  "checks that change over the last third of training), so the experiment could not test the claim. "
+VERDICT_LEGEND = ("Each training-based claim (F1, F3-F5) runs at every seed of `findings.seeds`, under its "
+                  "experiment's own setting and the conditions of its map; its checks read each measure's median over "
+                  "the last third of training. Under one condition, *holds in* counts the seeds whose checks all pass: "
+                  "**reproduced**: every seed; **mixed**: some; **not reproduced**: none; **inconclusive**: a validity "
+                  "check failed (a measure that did not separate its controls, a run not trained by the calibrated rule, "
+                  "a failure that did not hold, a manipulation that did not take effect, unequal conditions, too few "
+                  "snapshots), so that condition could not test the claim. The headline comes from the conditions that "
+                  "could test it, run at every seed: reproduced if it reproduced under at least one of them, not "
+                  "reproduced if it held at no seed under any of them, mixed in between; inconclusive only when "
+                  "no condition could test it (docs/design.md, section 1b). "
                   "F2, F2b, F6 and F7 are single runs (toys with exact answers, the math, the main models).")
 
 
@@ -341,16 +352,25 @@ def _validity_word(f: dict) -> str:
 
 
 def _seed_tables(f: dict) -> list[str]:
-    """Per-seed values with mean and range, per-seed checks, and the validity checks."""
+    """Per-seed values with mean and range, per-seed checks, and the validity checks (the experiment's
+    own setting; the condition map below gives every other condition's verdict)."""
     seeds = list(f["seeds"])
+    labels = {c["name"]: c.get("label", c["name"]) for c in f.get("conditions", [])}
+    by = "; ".join(labels.get(n, n) for n in f.get("decided_by", []))
+    head = [f"*Decided under:* {by or 'no condition: none could test it'}. The tables show the experiment's own "
+            "setting" + ("; the condition map below, every condition." if f.get("conditions") else "."), ""]
     rows = []
     for key, sp in f["spread"].items():
         rows.append([key] + [f["seeds"][s]["observed"][key] for s in seeds] + [sp["mean"], f"{fmt(sp['min'])} to {fmt(sp['max'])}"])
-    out = [table(["observed"] + [f"seed {s}" for s in seeds] + ["mean", "range"], rows), ""]
+    out = head + [table(["observed"] + [f"seed {s}" for s in seeds] + ["mean", "range"], rows), ""]
     checks = list(next(iter(f["seeds"].values()))["checks"])
     out += [table(["check"] + [f"seed {s}" for s in seeds] + ["holds in"],
                    [[c] + [f["seeds"][s]["checks"][c] for s in seeds] + [f["checks"][c]] for c in checks]
-                   + [["**all checks**"] + [f["seeds"][s]["holds"] for s in seeds] + [f["holds_in"]]]), ""]
+                   + [["**all checks**"] + [f["seeds"][s]["holds"] for s in seeds]
+                      + [f"{sum(x['holds'] for x in f['seeds'].values())}/{len(seeds)}"]]
+                   + [["each late snapshot"] + [_late_cell(f["seeds"][s].get("late", [])) for s in seeds] + [""]]),
+            "", "The checks read each measure's median over the snapshots of the last third of training; the last row "
+            "shows whether all checks held at each of those snapshots alone.", ""]
     out += ["*Validity* (what must hold for the verdict to mean anything):", "",
             table(["validity check", "required"] + [f"seed {s}" for s in seeds] + ["ok"],
                    [[name, v["required"]] + [_validity_cell(v["value"].get(s)) for s in seeds] + [v["ok"]]
@@ -359,16 +379,29 @@ def _seed_tables(f: dict) -> list[str]:
 
 
 def _validity_cell(v) -> str:
-    """A validity check's value at one seed; the answers over snapshots ([step, holds] pairs, from
-    the `stable` check) as whether they agree, and where they part."""
-    if isinstance(v, list) and v and all(isinstance(x, list) and len(x) == 2 for x in v):
-        answers = {holds for _, holds in v}
-        if len(answers) == 1:
-            return f"{'holds' if answers.pop() else 'fails'} at all {len(v)} (steps {v[0][0]}-{v[-1][0]})"
-        held = ", ".join(str(step) for step, holds in v if holds)
-        failed = ", ".join(str(step) for step, holds in v if not holds)
-        return f"changes: holds at {held}; fails at {failed}"
     return value(v)
+
+
+def _late_cell(answers: list) -> str:
+    """Each late snapshot's answer ([step, holds] pairs): whether they agree, and where they part."""
+    if not answers:
+        return "none"
+    held = [step for step, holds in answers if holds]
+    if len(held) in (0, len(answers)):
+        return f"{'holds' if held else 'fails'} at all {len(answers)} (steps {answers[0][0]}-{answers[-1][0]})"
+    return f"holds at {len(held)} of {len(answers)} (steps {', '.join(map(str, held))})"
+
+
+def _parts_table(f: dict) -> list[str]:
+    """A claim whose sentence joins statements the runs may part: each part's own verdict."""
+    if not f.get("parts"):
+        return []
+    labels = {c["name"]: c.get("label", c["name"]) for c in f.get("conditions", [])}
+    rows = [[part, ", ".join(p["checks"]), f"**{p['verdict']}**", p["holds_in"],
+             ", ".join(p["held_at"]) or "none", "; ".join(labels.get(n, n) for n in p["decided_by"]) or "-"]
+            for part, p in f["parts"].items()]
+    return ["*The note's sentence in parts*, each judged on its own checks:", "",
+            table(["part", "checks", "verdict", "holds in", "seeds where it held", "decided under"], rows), ""]
 
 
 def _condition_table(claim, f: dict, evidence: dict, snaps: dict, figs: Figures) -> list[str]:

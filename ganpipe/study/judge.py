@@ -1,13 +1,21 @@
 """One claim judged from its runs: at every seed of every condition, its checks and its validity
 checks (the claim's own, plus two that every training-based claim shares: its measures passed their
-controls, and its checks give the same answer at every snapshot of the last third of training).
-`ganpipe.study.verdicts` turns those per-seed records into the claim's verdict."""
+controls, and the last third of training holds enough snapshots to judge).
+
+The checks read the last third of training, not its last snapshot: each number the claim's
+evidence gives is the median of its values at the snapshots of the last third (`late_evidence`). A
+measure that hovers at its threshold is answered by where it sits over that stretch, not by one
+snapshot's flip; the answer at each of those snapshots is kept beside the verdict for the reader.
+`ganpipe.study.verdicts` turns the per-seed records into each condition's verdict and the claim's
+headline."""
 
 from __future__ import annotations
 
 from ganpipe.params import Params
 from ganpipe.study import conditions, verdicts
-from ganpipe.study.claims.claim import REPRODUCED, Claim, SingleInputs
+import numpy as np
+
+from ganpipe.study.claims.claim import CURVES, REPRODUCED, Claim, SingleInputs
 from ganpipe.study.evidence import Context, Runs, late_steps
 
 
@@ -29,44 +37,80 @@ def proven(claim: Claim, controls: dict) -> dict:
     return verdicts.check(ok, "each measure the claim reads separates its controls", all(ok.values()))
 
 
-def stable(claim: Claim, runs: Runs, cond: str, seed: int, ctx: Context, t: dict, ev: dict, minimum: int) -> dict:
-    """Validity: the checks give the same answer at every snapshot of the last third of training, so
-    more training would not change the verdict."""
-    at = [[step, all(claim.judge(claim.evidence(runs, cond, seed, ctx, step), t)["checks"].values())]
-          for step in sorted(late_steps({"step": ev["fid_steps"]}))]  # [step, holds], in step order
-    return verdicts.check(at, f"the same answer at each snapshot of the last third ({minimum} at least)",
-                          len(at) >= minimum and len({holds for _, holds in at}) == 1)
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def median_evidence(at_steps: list[dict], end: dict) -> dict:
+    """The evidence the checks read: each number (and each number of a per-clip table) the median of
+    its values at the late snapshots; anything else (curves, names) as at the end."""
+    out = dict(end)
+    for key, value in end.items():
+        if key in CURVES or key == "step":
+            continue
+        if _number(value):
+            out[key] = float(np.median([e[key] for e in at_steps]))
+        elif isinstance(value, dict) and value and all(_number(v) for v in value.values()):
+            out[key] = {k: float(np.median([e[key][k] for e in at_steps])) for k in value}
+    return out
+
+
+def late_evidence(claim: Claim, runs: Runs, cond: str, seed: int, ctx: Context, t: dict) -> tuple[dict, dict, list]:
+    """The run's evidence at the end (what validity reads), the median over the last third (what the
+    checks read), and whether the checks held at each snapshot of the last third ([step, holds], in
+    step order)."""
+    end = claim.evidence(runs, cond, seed, ctx)
+    steps = sorted(late_steps({"step": end["fid_steps"]}))
+    at_steps = [claim.evidence(runs, cond, seed, ctx, step) for step in steps]
+    answers = [[step, all(claim.judge(e, t)["checks"].values())] for step, e in zip(steps, at_steps)]
+    return end, median_evidence(at_steps, end), answers
+
+
+def late_window(answers: list, minimum: int) -> dict:
+    """Validity: the last third of training holds enough snapshots for its medians to mean anything."""
+    return verdicts.check(len(answers), f"at least {minimum} snapshots in the last third of training, whose "
+                          "medians the checks read", len(answers) >= minimum)
 
 
 def judge_seeded(claim: Claim, params: Params, runs: Runs, ctx: Context, t: dict, controls: dict, rule) -> dict:
-    """A training-based claim at every seed of each of its conditions: the first condition (the
-    experiment's own setting) gives the verdict, the others its condition map."""
+    """A training-based claim at every seed of each of its conditions. The record shows the first
+    condition (the experiment's own setting) in full; its verdict is the headline over all conditions
+    (ganpipe.study.verdicts.headline)."""
     f = params.findings
     results = []
     for cond in claim_conditions(params, claim, ctx.sweep):
         records, checks = {}, {}
         for seed in cond.seeds:
-            ev = claim.evidence(runs, cond.name, seed, ctx)
-            records[seed] = claim.judge(ev, t)
-            checks[seed] = {"measures_proven": proven(claim, controls), **claim.validity(ev, f.validity, rule),
-                            "stable": stable(claim, runs, cond.name, seed, ctx, t, ev, f.validity.stable_snapshots_min)}
+            end, judged, answers = late_evidence(claim, runs, cond.name, seed, ctx, t)
+            records[seed] = {**claim.judge(judged, t), "late": answers}
+            checks[seed] = {"measures_proven": proven(claim, controls), **claim.validity(end, f.validity, rule),
+                            "late_window": late_window(answers, f.validity.late_snapshots_min)}
         results.append({"name": cond.name, "label": conditions.label(cond.name), "condition": cond.overrides,
                         "n_seeds": len(cond.seeds),
-                        **verdicts.judge_seeds(records, checks), "template": records[cond.seeds[0]]})
+                        **verdicts.judge_seeds(records, checks, claim.parts), "template": records[cond.seeds[0]]})
     template = results[0]["template"]
     for r in results:
         del r["template"]
     main = results[0]
     spread = {k: verdicts.spread(main["seeds"], k) for k in template["observed"]}
     spread = {k: v for k, v in spread.items() if v is not None}  # numbers only, not per-clip tables
+    keep = ("name", "label", "condition", "n_seeds", "validity", "holds_in", "verdict", "seeds", "parts")
+    table = [{k: r[k] for k in keep if k in r} for r in results]
     record = {"claim": template["claim"], "measure": template["measure"], "thresholds": template["thresholds"],
               "observed": {k: v["mean"] for k, v in spread.items()}, "spread": spread,
               "checks": {k: verdicts.holds_in([s["checks"][k] for s in main["seeds"].values()])
                          for k in template["checks"]},
-              **{k: main[k] for k in ("verdict", "holds_in", "seeds", "validity")}}
+              **{k: main[k] for k in ("seeds", "validity")},
+              **verdicts.headline(table, len(f.seeds))}
+    if claim.parts:
+        # each part's headline over the conditions, as the claim's; its seeds from the condition deciding it
+        record["parts"] = {}
+        for part in claim.parts:
+            rows = [{**c, **c["parts"][part]} for c in table]
+            h = verdicts.headline(rows, len(f.seeds))
+            by = next((c for c in rows if c["name"] in h["decided_by"]), rows[0])
+            record["parts"][part] = {**h, "checks": list(claim.parts[part]), "held_at": by["held_at"]}
     if len(results) > 1:
-        table = [{k: r[k] for k in ("name", "label", "condition", "n_seeds", "validity", "holds_in", "verdict", "seeds")}
-                 for r in results]
         record["conditions"] = table
         record["conditions_summary"] = verdicts.map_summary(table, len(f.seeds))
     return record

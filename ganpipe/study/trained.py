@@ -17,10 +17,11 @@ their budgets must pass, the same configurations at a tenth of their budgets (ex
 trained_*_tenth) must fail, and `limit` sits between the two by the controls' declared rule
 (findings.controls.threshold_at).
 
-An arm meant to fail (F1's strong D, F3b's large clip) is not asked to learn, only to have
-settled: plateaued, its FID changed between the middle and the last third by no more than the
-long-trained main runs' own FIDs did (|m - l| / m); or trained, if it learned after all (a run
-that passes the rule has levelled off as far as the long runs had, which is all "settled" asks).
+An arm meant to fail is not asked to learn. F3b's large clip only has to have settled: plateaued,
+its FID changed between the middle and the last third by no more than the long-trained main runs'
+own FIDs did (|m - l| / m); or trained, if it learned after all. F1's collapse is asked that its
+failure holds, read on the quantity that describes the failure rather than on the FID of garbage
+(which keeps moving): `levelled` applies the same plateau to any series (F1: G's loss).
 """
 
 from __future__ import annotations
@@ -93,6 +94,20 @@ def plateaued(steps: list[int], fids: list[float], calibration: dict) -> dict:
                  "(as much as the long-trained main runs did)", w["change"] <= limit)
 
 
+def levelled(steps: list[int], values: list[float], what: str, calibration: dict) -> dict:
+    """A failure that holds: `what` (a series by step) changed from the middle to the last third of
+    training by no more than the long-trained runs' FIDs did (their plateau, |m - l| / m of medians)."""
+    middle, late = thirds(steps, values)
+    limit = calibration.get("plateau")
+    if len(middle) < MIN_WINDOW or len(late) < MIN_WINDOW or limit is None:
+        return check(None, f"at least {MIN_WINDOW} values in each of the middle and last thirds, and a calibrated "
+                     "rule", False)
+    m, l = float(np.median(middle)), float(np.median(late))
+    change = abs(m - l) / max(abs(m), 1e-12)
+    return check(round(change, 4), f"{what} changed by at most {limit:.1%} from the middle to the last third "
+                 "(medians; as much as the long-trained main runs' FIDs did)", change <= limit)
+
+
 def settled(steps: list[int], fids: list[float], calibration: dict) -> dict:
     """An arm that need not learn: plateaued, or trained by the rule."""
     p, t = plateaued(steps, fids, calibration), trained(steps, fids, calibration)
@@ -163,3 +178,6 @@ class Rule:
 
     def settled(self, steps: list[int], fids: list[float]) -> dict:
         return settled(steps, fids, self.calibration)
+
+    def levelled(self, steps: list[int], values: list[float], what: str) -> dict:
+        return levelled(steps, values, what, self.calibration)

@@ -1,16 +1,23 @@
 """From per-seed checks to a verdict (docs/design.md section 1b), on plain records.
 
-A training-based claim is judged at each seed: the checks of that seed's numbers, and whether all
-hold. Before that counts, the experiment's validity checks (trained, the manipulation took effect,
-equal conditions) must pass at every seed: otherwise it could not test the claim.
+A training-based claim is judged at each seed of each of its conditions: the checks of that seed's
+numbers, and whether all hold. Before that counts, the condition's validity checks (trained, the
+manipulation took effect, equal conditions) must pass at every seed: otherwise it could not test the
+claim. One condition:
 
     validity failed anywhere  -> inconclusive
     holds at every seed       -> reproduced
     holds at some seeds       -> mixed
     holds at none             -> not reproduced
 
-A condition map judges each condition the same way. Its summary names only conditions that ran at
-every seed of findings.seeds: a condition scanned at fewer seeds is a lead, not a verdict.
+The claim's headline comes from the conditions that could test it: those run at every seed of
+findings.seeds with valid runs there (`headline`). A condition scanned at fewer seeds is a lead, not a
+verdict; a condition whose runs failed validity is listed, and overrules nothing.
+
+    reproduced under at least one testable condition   -> reproduced (under those)
+    not reproduced under every testable condition      -> not reproduced (under any testable condition)
+    otherwise (held at some seeds somewhere)           -> mixed
+    no testable condition                              -> inconclusive
 """
 
 from __future__ import annotations
@@ -52,15 +59,50 @@ def merge_validity(per_seed: dict[int, dict[str, dict]]) -> dict[str, dict]:
     return merged
 
 
-def judge_seeds(records: dict[int, dict], validity: dict[int, dict[str, dict]]) -> dict:
-    """records: seed -> a judged record (with `observed` and `checks`); validity: seed -> checks.
-    Returns the claim's seed-level part: seeds, holds_in, validity, verdict."""
-    seeds = {str(seed): {"observed": r["observed"], "checks": r["checks"], "holds": all(r["checks"].values())}
+def judge_seeds(records: dict[int, dict], validity: dict[int, dict[str, dict]],
+                parts: dict[str, tuple[str, ...]] | None = None) -> dict:
+    """records: seed -> a judged record (with `observed`, `checks` and optionally `late`, the answer
+    at each late snapshot); validity: seed -> checks; parts: a claim's statements judged apart (part ->
+    the checks it reads). Returns one condition's seed-level part: seeds, holds_in, validity, verdict
+    (and parts, each with its own holds_in and verdict)."""
+    seeds = {str(seed): {"observed": r["observed"], "checks": r["checks"], "holds": all(r["checks"].values()),
+                         **({"late": r["late"]} if "late" in r else {})}
              for seed, r in sorted(records.items())}
     holds = [s["holds"] for s in seeds.values()]
     merged = merge_validity(validity)
-    return {"seeds": seeds, "holds_in": holds_in(holds), "validity": merged,
-            "verdict": state(holds, all(v["ok"] for v in merged.values()))}
+    valid = all(v["ok"] for v in merged.values())
+    out = {"seeds": seeds, "holds_in": holds_in(holds), "validity": merged, "verdict": state(holds, valid)}
+    if parts:
+        out["parts"] = {}
+        for part, names in parts.items():
+            held = [all(s["checks"][n] for n in names) for s in seeds.values()]
+            out["parts"][part] = {"checks": list(names), "holds_in": holds_in(held), "verdict": state(held, valid),
+                                  "held_at": [seed for seed, h in zip(seeds, held) if h]}
+    return out
+
+
+def testable(conditions: list[dict], n_seeds: int) -> list[dict]:
+    """The conditions that could test the claim: run at every seed, valid at every seed."""
+    return [c for c in conditions if c["n_seeds"] >= n_seeds and c["verdict"] != INCONCLUSIVE]
+
+
+def headline(conditions: list[dict], n_seeds: int) -> dict:
+    """The claim's verdict from its conditions (each with name, n_seeds, verdict, holds_in), by the
+    rule in this module's docstring: verdict, holds_in (of the conditions that decide it) and
+    decided_by (their names, in the order tried)."""
+    able = testable(conditions, n_seeds)
+    by = {state_: [c for c in able if c["verdict"] == state_] for state_ in (REPRODUCED, MIXED, NOT_REPRODUCED)}
+    if by[REPRODUCED]:
+        deciding, verdict = by[REPRODUCED], REPRODUCED
+    elif able and len(by[NOT_REPRODUCED]) == len(able):
+        deciding, verdict = able, NOT_REPRODUCED
+    elif able:
+        deciding, verdict = by[MIXED], MIXED
+    else:
+        return {"verdict": INCONCLUSIVE, "holds_in": conditions[0]["holds_in"], "decided_by": []}
+    # where conditions decide together, the one whose seeds held most often speaks for them
+    best = max(deciding, key=lambda c: int(c["holds_in"].split("/")[0]))
+    return {"verdict": verdict, "holds_in": best["holds_in"], "decided_by": [c["name"] for c in deciding]}
 
 
 def spread(seeds: dict[str, dict], key: str) -> dict | None:
@@ -105,23 +147,32 @@ def map_summary(conditions: list[dict], n_seeds: int) -> str:
 
 def in_words(f: dict, n_seeds: int) -> str:
     """A claim's record as a clause a student can read: under which conditions tried it reproduced
-    (every seed), or that it did not under any, or that no condition could test it, and why."""
+    (every seed), or that it did not under any, or that no condition could test it, and why; for a
+    claim judged in parts, each part's seeds."""
     conds = f.get("conditions") or [{"name": "base", "n_seeds": n_seeds, "verdict": f["verdict"],
                                      "holds_in": f["holds_in"], "validity": f["validity"]}]
     tried = f"{len(conds)} condition{'s' if len(conds) > 1 else ''} tried"
-    judged, lead_conds = judged_and_leads(conds, n_seeds)
-    held = [label(c["name"]) for c in judged if c["verdict"] == REPRODUCED]
-    partly = [f"{label(c['name'])} ({c['holds_in']} seeds)" for c in judged if c["verdict"] == MIXED]
-    if held:
-        text = f"reproduced at every seed under {'; '.join(held)}, of the {tried}"
-    elif partly:
-        text = f"held at some seeds only, under {'; '.join(partly)}, of the {tried}"
-    elif judged:
-        text = f"not reproduced under any of the {tried} ({len(judged)} with valid runs at every seed)"
+    able, lead_conds = judged_and_leads(conds, n_seeds)
+    h = headline(conds, n_seeds)
+    by_name = {c["name"]: c for c in conds}
+    deciding = [by_name[n] for n in h["decided_by"]]
+    if h["verdict"] == REPRODUCED:
+        text = f"reproduced at every seed under {'; '.join(label(c['name']) for c in deciding)}, of the {tried}"
+        others = [f"{label(c['name'])} ({c['holds_in']} seeds)" for c in able if c["verdict"] != REPRODUCED]
+        if others:
+            text += f"; not at every seed under {'; '.join(others)}"
+    elif h["verdict"] == MIXED:
+        partly = "; ".join(f"{label(c['name'])} ({c['holds_in']} seeds)" for c in deciding)
+        text = f"held at some seeds only, under {partly}, of the {tried}"
+    elif h["verdict"] == NOT_REPRODUCED:
+        text = f"not reproduced under any of the {tried} ({len(able)} with valid runs at every seed)"
     else:
         failed = sorted({name for c in conds for name, v in c["validity"].items() if not v["ok"]})
         text = (f"could not be tested: none of the {tried} gave valid runs at every seed "
                 f"(failed: {', '.join(failed)})")
+    for part, p in (f.get("parts") or {}).items():
+        where = f"seeds {', '.join(p['held_at'])}" if p["held_at"] else "no seed"
+        text += f"; {part}: {p['verdict']} ({p['holds_in']}: {where})"
     leads = [label(c["name"]) for c in lead_conds]
     if leads:
         text += f"; it held under {'; '.join(leads)} at the one seed scanned, still to confirm at every seed"

@@ -6,7 +6,9 @@ every condition; a single-run claim (F2, F2b, F6, F7) reads toys, the math or th
     evidence(runs, condition, seed, ctx, step=None) -> plain numbers (training-based), as the run
                                                        stood at snapshot `step` (None: the end)
     single(inputs)       -> (plain numbers, what the report draws)       (single-run)
-    judge(ev, t)         -> a record: observed, thresholds, checks, verdict (see `record`)
+    judge(ev, t)         -> a record: observed, thresholds, checks, verdict (see `record`); for a
+                            training-based claim `ev` holds the medians over the last third
+                            (ganpipe.study.judge)
     validity(ev, v, rule) -> {name: check}: what must hold for the checks to mean anything (`rule`:
                          ganpipe.study.trained.Rule, the calibrated trained / settled checks)
     section(f, r)        -> the report's figure and paragraph (markdown lines)
@@ -18,7 +20,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 REPRODUCED = "reproduced"
-CURVES = ("fid_curve", "fid_curves", "fid_steps")  # what validity reads; not shown as observed numbers
+# what validity reads; not shown as observed numbers
+CURVES = ("fid_curve", "fid_curves", "fid_steps", "g_loss_curve", "g_loss_steps")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,10 @@ class Claim:
     own_conditions: bool = False  # the conditions are the first experiment's alone (F5 against conv5's base)
     map_samples: tuple[str, ...] = ()  # experiments whose samples show its condition map
     map_autoscaled: bool = False  # its map's samples also autoscaled per image, as the note's display
-    drawn: Callable | None = None  # (runs, params) -> extra curves the report draws
+    drawn: Callable | None = None  # (runs, params, ctx, rule) -> extra curves and tables the report draws
+    # where the note's sentence joins statements the runs may part (F1): part -> the checks it reads,
+    # each judged and reported on its own as well as together
+    parts: dict[str, tuple[str, ...]] | None = None
     # single-run
     single: Callable | None = None
     scope: str = ""

@@ -35,7 +35,7 @@ def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = 
     steps_step = common[-1] if common else _last_at_most(c5_steps, up_steps, c5_steps)
     up_run, c5_run = runs.run(EXPERIMENT, cond, seed), runs.run(BASELINE, conditions.BASE, seed)
     return {"step": up_steps, "upsample_flops_per_step": up_flops, "conv5_flops_per_step": c5_flops,
-            "upsample_steps": up_steps, "conv5_last_step": int(c5_steps[-1]),
+            "upsample_steps": int(full["step"][-1]), "conv5_last_step": int(c5_steps[-1]),
             "upsample_fid_equal_steps": at(up_s, "fid", steps_step) if common else up_s["fid"][-1],
             "conv5_step_at_equal_steps": steps_step, "conv5_fid_equal_steps": at(c5, "fid", steps_step),
             "equal_compute_flops": budget, "conv5_step_at_equal_compute": equal_step,
@@ -90,10 +90,11 @@ def section(f: dict, r: ReportInputs) -> list[str]:
             f"GFLOP against {fmt(o['conv5_flops_per_step'] / 1e9)} for the conv5 head ({fmt(o['cost_ratio'])}x; counted, "
             f"the same on every machine; the wall clock, {fmt(o['upsample_seconds_per_step'])} against "
             f"{fmt(o['conv5_seconds_per_step'])} s per step on one shared core, is shown, never judged). Means over "
-            f"seeds: at the same step ({fmt(o['conv5_step_at_equal_steps'])}, the last both runs took a snapshot at) "
+            f"seeds: at the same step ({fmt(o['conv5_step_at_equal_steps'])}, a step both runs took a snapshot at) "
             f"FID {fmt(o['upsample_fid_equal_steps'])} for the upsample generator against "
-            f"{fmt(o['conv5_fid_equal_steps'])} for conv5. By compute: the upsample run's "
-            f"{fmt(o['upsample_steps'])} steps cost {fmt(o['equal_compute_flops'] / 1e12)} TFLOP and end at FID "
+            f"{fmt(o['conv5_fid_equal_steps'])} for conv5. By compute (each number the median over the snapshots "
+            f"of the last third of the upsample run's {fmt(o['upsample_steps'])} steps): the upsample run at "
+            f"{fmt(o['equal_compute_flops'] / 1e12)} TFLOP is at FID "
             f"{fmt(o['upsample_fid_equal_compute'])}; conv5 at step {fmt(o['conv5_step_at_equal_compute'])}, with "
             f"{fmt(100 * o['conv5_compute_share'])}% of that compute"
             f"{' (its whole run)' if o['conv5_compute_share'] < 0.99 else ''}, is at "
