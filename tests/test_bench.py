@@ -121,6 +121,10 @@ def test_contention_counts_only_the_steps_both_runs_shared():
     late = {"times": [2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]}  # two a second, from 2 to 5
     # together from 2 to 4: the early run finished 2 steps in those 2 s, the late one 4
     assert overlap_rates([early, late], batch_size=10) == [10.0, 20.0]
+    # a slow run whose one step spans the whole shared window still made progress in it: not zero
+    slow = {"times": [0.0, 10.0]}  # one step in 10 s
+    fast = {"times": [4.0, 4.5, 5.0, 5.5, 6.0]}  # from 4 to 6
+    assert overlap_rates([slow, fast], batch_size=10) == pytest.approx([1.0, 20.0])
     with pytest.raises(RuntimeError, match="did not overlap"):
         overlap_rates([{"times": [0.0, 1.0]}, {"times": [2.0, 3.0]}], batch_size=10)
 

@@ -34,8 +34,10 @@ def settings_env(setting: str) -> dict[str, str]:
 
 
 def overlap_rates(runs: list[dict], batch_size: int) -> list[float]:
-    """images/s of each run over the window in which all of them were past their warm-up:
-    the steps each finished inside [latest first tick, earliest last tick], over its length."""
+    """images/s of each run over the window in which all of them were past their warm-up
+    ([latest first tick, earliest last tick]): the steps each made inside it, over its length.
+    A step that straddles the window's edge counts for the part inside it (progress is linear
+    between ticks), so a run slower than the window is short still gets its rate, not zero."""
     start = max(r["times"][0] for r in runs)
     end = min(r["times"][-1] for r in runs)
     if end <= start:
@@ -43,7 +45,8 @@ def overlap_rates(runs: list[dict], batch_size: int) -> list[float]:
     rates = []
     for r in runs:
         times = np.asarray(r["times"])
-        done = np.count_nonzero((times[1:] > start) & (times[1:] <= end))
+        steps = np.arange(len(times))
+        done = float(np.interp(end, times, steps) - np.interp(start, times, steps))
         rates.append(done * batch_size / (end - start))
     return rates
 
