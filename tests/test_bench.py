@@ -103,7 +103,9 @@ def test_allocator_runs_the_loop_in_two_processes_one_with_glibc_default(images,
 
 
 def test_contention_runs_the_loop_alone_then_two_at_once_under_both_settings(digits_npz):
-    cfg = bench.BenchConfig(steps=6, warmup=2, batch_size=B)
+    # enough steps that the pair overlaps past its warm-up on two loaded cores (at 6, one run of the
+    # pair could finish before the other had begun, as the suite's other workers took the cores)
+    cfg = bench.BenchConfig(steps=40, warmup=2, batch_size=B)
     result = contention.compare_contention(str(digits_npz), cfg, threads=1, rounds=1, contenders=("wgan",))
     assert result["settings"] == {"ganpipe": {"GOMP_SPINCOUNT": "1000"}, "default": {}}
     for setting in ("ganpipe", "default"):
