@@ -117,7 +117,12 @@ def test_a_claim_in_words_names_where_it_held_and_never_calls_a_lead_a_verdict()
          "parts": {"D wins": {"verdict": "reproduced", "holds_in": "3/3", "held_at": ["0", "1", "2"]},
                    "black": {"verdict": "mixed", "holds_in": "1/3", "held_at": ["1"]}}}
     assert verdicts.in_words(f, 3) == ("held at some seeds only, under its own setting (1/3 seeds), of the 1 condition "
-                                       "tried; D wins: reproduced (3/3: seeds 0, 1, 2); black: mixed (1/3: seeds 1)")
+                                       "tried; D wins: reproduced (3/3: seeds 0, 1, 2); black: mixed (1/3: seed 1)")
+    f["verdict"] = f["parts"]["black"]["verdict"] = "inconclusive"
+    f["validity"] = {"g_loss_levelled": {"ok": False}}
+    words = verdicts.in_words(f, 3).split("; ")
+    assert words[0].startswith("could not be tested") and words[-1].startswith("under its own setting it showed")
+    assert words[-3:-1] == ["D wins: reproduced (3/3: seeds 0, 1, 2)", "black: at seed 1 (1/3), in runs that do not count"]
 
 
 class Always:
@@ -167,3 +172,10 @@ def test_heads_compared_at_unequal_steps_are_not_a_comparison():
     ev = {"fid_curves": curves, "fid_steps": [1, 2, 3], "head_steps": {"fc": 3000, "conv3": 3000, "conv5": 1500}}
     val = f4c_smooth.CLAIM.validity(ev, V, always)
     assert not val["equal_steps"]["ok"] and val["trained_conv5"]["ok"]
+
+
+def test_a_condition_that_switches_the_model_reads_once_as_under_the_wgan():
+    f = {"conditions": [cond("base", 3, "not reproduced", "0/3"), cond("lr=0.0002+model=wgan", 3, "mixed", "1/3")]}
+    words = verdicts.in_words(f, 3)
+    assert words == "held at some seeds only, under the WGAN, lr 0.0002 (1/3 seeds), of the 2 conditions tried"
+    assert "under under" not in words

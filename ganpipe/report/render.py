@@ -199,8 +199,8 @@ def _why(f: dict) -> str:
     labels = {c["name"]: c.get("label", c["name"]) for c in f.get("conditions", [])}
     by = [n for n in f.get("decided_by", []) if n != "base"]
     if by and f["verdict"] != "not reproduced":  # decided under conditions other than the experiment's own
-        return f"{'every check held at every seed' if f['verdict'] == 'reproduced' else 'held at some seeds'} under " \
-               f"{'; '.join(labels.get(n, n) for n in by)}"
+        where = "; ".join(w if w.startswith("under ") else f"under {w}" for w in (labels.get(n, n) for n in by))
+        return f"{'every check held at every seed' if f['verdict'] == 'reproduced' else 'held at some seeds'} {where}"
     checks = f.get("checks", {})
     held = [k for k, v in checks.items() if isinstance(v, str) and not v.startswith("0/")]
     missed = [k for k, v in checks.items() if isinstance(v, str) and v.split("/")[0] != v.split("/")[-1]]

@@ -145,6 +145,13 @@ def map_summary(conditions: list[dict], n_seeds: int) -> str:
     return text
 
 
+def under(name: str) -> str:
+    """'under <condition>' for a sentence; a condition that switches the model already reads
+    'under the WGAN'."""
+    words = label(name)
+    return words if words.startswith("under ") else f"under {words}"
+
+
 def in_words(f: dict, n_seeds: int) -> str:
     """A claim's record as a clause a student can read: under which conditions tried it reproduced
     (every seed), or that it did not under any, or that no condition could test it, and why; for a
@@ -157,13 +164,13 @@ def in_words(f: dict, n_seeds: int) -> str:
     by_name = {c["name"]: c for c in conds}
     deciding = [by_name[n] for n in h["decided_by"]]
     if h["verdict"] == REPRODUCED:
-        text = f"reproduced at every seed under {'; '.join(label(c['name']) for c in deciding)}, of the {tried}"
-        others = [f"{label(c['name'])} ({c['holds_in']} seeds)" for c in able if c["verdict"] != REPRODUCED]
+        text = f"reproduced at every seed {'; '.join(under(c['name']) for c in deciding)}, of the {tried}"
+        others = [f"{under(c['name'])} ({c['holds_in']} seeds)" for c in able if c["verdict"] != REPRODUCED]
         if others:
-            text += f"; not at every seed under {'; '.join(others)}"
+            text += f"; not at every seed {'; '.join(others)}"
     elif h["verdict"] == MIXED:
-        partly = "; ".join(f"{label(c['name'])} ({c['holds_in']} seeds)" for c in deciding)
-        text = f"held at some seeds only, under {partly}, of the {tried}"
+        partly = "; ".join(f"{under(c['name'])} ({c['holds_in']} seeds)" for c in deciding)
+        text = f"held at some seeds only, {partly}, of the {tried}"
     elif h["verdict"] == NOT_REPRODUCED:
         text = f"not reproduced under any of the {tried} ({len(able)} with valid runs at every seed)"
     else:
@@ -171,15 +178,17 @@ def in_words(f: dict, n_seeds: int) -> str:
         text = (f"could not be tested: none of the {tried} gave valid runs at every seed "
                 f"(failed: {', '.join(failed)})")
     for part, p in (f.get("parts") or {}).items():
-        where = f"seeds {', '.join(p['held_at'])}" if p["held_at"] else "no seed"
-        text += f"; {part}: {p['verdict']} ({p['holds_in']}: {where})"
-    leads = [label(c["name"]) for c in lead_conds]
-    if leads:
-        text += f"; it held under {'; '.join(leads)} at the one seed scanned, still to confirm at every seed"
+        where = f"seed{'s' * (len(p['held_at']) > 1)} {', '.join(p['held_at'])}" if p["held_at"] else "no seed"
+        if p["verdict"] == INCONCLUSIVE:  # no condition could test it: where it showed, not a verdict
+            text += f"; {part}: at {where} ({p['holds_in']}), in runs that do not count"
+        else:
+            text += f"; {part}: {p['verdict']} ({p['holds_in']}: {where})"
+    if lead_conds:
+        text += f"; it held {'; '.join(under(c['name']) for c in lead_conds)} at the one seed scanned, still to confirm at every seed"
     # run at every seed, held at some, but not valid: no verdict, and still worth a student's look
     for c in conds:
         if c["n_seeds"] >= n_seeds and c["verdict"] == INCONCLUSIVE and not c["holds_in"].startswith("0/"):
             failed = ", ".join(sorted(name for name, v in c["validity"].items() if not v["ok"]))
-            text += (f"; under {label(c['name'])} it showed at {c['holds_in']} seeds, but in runs that failed "
+            text += (f"; {under(c['name'])} it showed at {c['holds_in']} seeds, but in runs that failed "
                      f"a validity check ({failed}), which do not count")
     return text

@@ -58,7 +58,8 @@ def section(f: dict, r: ReportInputs) -> list[str]:
         hist = r.evidence["histograms"][f"{name}/base/seed_{seed}"]
         centers = (np.array(hist["edges"][:-1]) + np.array(hist["edges"][1:])) / 2
         ax.bar(centers, np.array(hist["counts"]) / sum(hist["counts"]), width=centers[1] - centers[0])
-        ax.set_title(f"c = {clips[name]}: {100 * hist['boundary_share']:.0f}% at +-c", fontsize=9)
+        ax.set_title(f"c = {clips[name]}: {100 * hist['boundary_share']:.1f}% at +-c\n"
+                     f"(line {100 * f['thresholds']['boundary_share']:.2f}%; spread evenly: 1%)", fontsize=8)
         ax.set_xlabel("weight / c")
     path = r.figs.add("f3_weight_histograms.png", fig)
     rows = [[c] + [f["seeds"][s]["observed"]["boundary_share_by_clip"][c] for s in f["seeds"]]

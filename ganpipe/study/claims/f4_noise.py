@@ -59,10 +59,13 @@ def section(f: dict, r: ReportInputs) -> list[str]:
     """The three heads over training: grids, background noise, edge sharpness and FID, every seed."""
     o, ev = f["observed"], r.evidence
     panels = {}
+    line = ev["controls"]["background_noise"]["threshold"]
     for head, name in HEADS.items():
-        steps, images = r.snaps[name]
+        steps, images = r.snaps[name]  # the first seed's snapshots
+        series = ev["series"][f"{name}/base/seed_{ev['seeds'][0]}"]
         for i in sorted({0, len(steps) // 2, len(steps) - 1}):
-            panels[f"{head}, step {steps[i]}"] = images[i][:25]
+            noise = series["background_noise"][series["step"].index(int(steps[i]))]
+            panels[f"{head}, step {steps[i]}\nnoise {fmt(noise)} {'>=' if noise >= line else '<'} {fmt(line)}"] = images[i][:25]
     path_grid = r.figs.add("f4_heads_over_steps.png", grids_figure(panels, ncols=3, size=2.2))
     fig, axes = r.plt.subplots(1, 3, figsize=(12, 3))
     for color, (head, name) in zip(r.sns.color_palette(n_colors=3), HEADS.items()):
@@ -77,7 +80,9 @@ def section(f: dict, r: ReportInputs) -> list[str]:
     for ax, title in zip(axes, ("background noise", "edge sharpness (low: blur)", f"FID at n={ev['snapshot_n']}")):
         ax.set_title(title), ax.set_xlabel("step"), ax.legend(fontsize=7)
     path_curves = r.figs.add("f4_heads_measures.png", fig)
-    return [f"![F4 grids]({path_grid})", "", f"Grids: seed {ev['seeds'][0]}. Curves: every seed (one line per seed), "
+    return [f"![F4 grids]({path_grid})", "", f"Grids: seed {ev['seeds'][0]}, each titled with its background noise against "
+            f"the line from the controls ({fmt(line)}; the check reads the median over the last third). Curves: every seed "
+            "(one line per seed), "
             "the FID panel is what the `trained` validity checks read; F4's fade is measured from the snapshot "
             f"where the fc head's digits formed (mean over seeds: step {fmt(o.get('formed_step', float('nan')))}).", "",
             f"![F4 measures]({path_curves})", ""]
