@@ -139,6 +139,15 @@ class WGANParams(GeneratorParams):
         return self
 
 
+def _distinct(seeds: list[int]) -> list[int]:
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("seeds must be distinct")
+    return seeds
+
+
+Seeds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1), AfterValidator(_distinct)]
+
+
 # A condition map: each key a knob of the experiment, each value the list of settings to try.
 # Every combination is one condition, trained at findings.map_seeds (the experiment's own setting
 # at findings.seeds). A list of such grids is their union: one knob at a time, say, rather than
@@ -154,13 +163,13 @@ SHARED_KNOBS = set(GeneratorParams.model_fields)  # what a cell that changes `mo
 
 def _knobs(model: str) -> set[str]:
     """What a map may set for `model`: its config's fields, not the experiment's own bookkeeping."""
-    return set(EXPERIMENTS[model].model_fields) - {"model", "map", "confirm"}
+    return set(EXPERIMENTS[model].model_fields) - {"model", "map", "confirm", "seeds"}
 
 
 def cell_config(exp, overrides: dict):
     """An experiment's config with a map cell's knobs set, validated as any config is."""
     model = overrides.get("model", exp.model)
-    own = exp.model_dump(exclude={"map", "confirm"})
+    own = exp.model_dump(exclude={"map", "confirm", "seeds"})
     if model != exp.model:
         own = {k: v for k, v in own.items() if k in SHARED_KNOBS}
     return EXPERIMENTS[model].model_validate({**own, **overrides, "model": model})
@@ -228,12 +237,16 @@ class GANExperiment(_MappedExperiment, GANParams):
     # conditions of the map (by name, as the report lists them) that a scan named: each also runs at
     # every seed of findings.seeds, so that it can give a verdict, not only a lead
     confirm: list[str] = []
+    # seeds of its own instead of findings.seeds: runs of known state that calibrate a rule, kept
+    # apart from the runs the rule judges
+    seeds: Seeds | None = None
 
 
 class WGANExperiment(_MappedExperiment, WGANParams):
     model: Literal["wgan"]
     map: ConditionMap = {}
     confirm: list[str] = []
+    seeds: Seeds | None = None
 
 
 Experiment = Annotated[GANExperiment | WGANExperiment, Field(discriminator="model")]
@@ -302,15 +315,6 @@ class ControlsParams(Strict):
             if list(getattr(self, key)) != sorted(getattr(self, key)):
                 raise ValueError(f"{key} must run from the weakest dose up")
         return self
-
-
-def _distinct(seeds: list[int]) -> list[int]:
-    if len(set(seeds)) != len(seeds):
-        raise ValueError("seeds must be distinct")
-    return seeds
-
-
-Seeds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1), AfterValidator(_distinct)]
 
 
 class FindingsParams(Strict):

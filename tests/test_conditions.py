@@ -79,6 +79,15 @@ def test_a_bad_map_is_refused_in_one_line(grid, message):
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+def test_an_experiment_with_seeds_of_its_own_runs_at_those_and_its_runs_do_not_see_them():
+    """Runs of known state that calibrate a rule run apart from the seeds the rule judges."""
+    exp = GANExperiment(model="gan", steps=4800, seeds=[10, 11])
+    assert [(c.name, c.seeds) for c in conditions.conditions(exp, [0, 1, 2], [0])] == [("base", (10, 11))]
+    assert not hasattr(cell_config(exp, {}), "seeds") or cell_config(exp, {}).seeds is None
+    with pytest.raises(ParamsError, match="findings.experiments.k.seeds = \\[3, 3\\] is not allowed"):
+        parse_params({"findings": {"experiments": {"k": {"model": "gan", "seeds": [3, 3]}}}}, "params.yaml")
+
+
 def test_seeds_must_be_distinct():
     with pytest.raises(ParamsError, match="findings.seeds = \\[1, 1\\] is not allowed: seeds must be distinct"):
         parse_params({"findings": {"seeds": [1, 1]}}, "params.yaml")

@@ -4,7 +4,7 @@ map seeds, and where each run's outputs live.
 An experiment in params.yaml (findings.experiments.NAME) is a GAN or WGAN config plus an optional
 `map`, a grid of knobs to vary. Its runs:
 
-    the experiment's own setting   ("base")              at each of findings.seeds
+    the experiment's own setting   ("base")              at each of findings.seeds (or its own `seeds`)
     every other cell of the map    ("output=tanh+...")   at each of findings.map_seeds
     a cell the experiment confirms                       at each of findings.seeds as well
 
@@ -40,7 +40,8 @@ class Job:
 
 def conditions(exp, seeds: list[int], map_seeds: list[int]) -> list[Condition]:
     """The experiment's own setting first, then each cell of its map (at every seed as well if the
-    experiment confirms it)."""
+    experiment confirms it). An experiment with seeds of its own runs at those instead."""
+    seeds = exp.seeds or seeds
     found = [Condition(BASE, {}, tuple(seeds))]
     for name, overrides in exp.cells().items():
         at = [*map_seeds, *seeds] if name in exp.confirm else map_seeds
