@@ -185,6 +185,8 @@ E2E_PARAMS = {
             name: {**RUN, **cfg, "snapshot_size": 64}
             for name, cfg in {
                 "f1_strong_d": {"model": "gan", "d_steps": 3, "lr_d": 1.0e-3, "map": {"output": ["tanh", "sigmoid"]}},
+                # F1's runs of known state: the arm at twice its budget, at a seed of its own
+                "f1_known_long": {"model": "gan", "d_steps": 3, "lr_d": 1.0e-3, "steps": 24, "seeds": [5]},
                 "f3_clip_001": {"model": "wgan", "generator": "fc", "clip": 0.01, "n_critic": 2},
                 "f3_clip_1": {"model": "wgan", "generator": "fc", "clip": 1.0, "n_critic": 2},
                 # the heads under the WGAN too: a map cell that switches the model, end to end

@@ -150,7 +150,11 @@ def test_f1_validity_asks_that_the_failure_holds_not_that_the_fid_plateaus():
     from ganpipe.params import ValidityParams
     from ganpipe.study.claims import f1_collapse
 
-    rule = trained.Rule({"plateau": 0.23, "separates": True, "threshold": 0.5})
+    known = {f"seed {seed}": (h["step"].tolist(), h["g_loss"].tolist())
+             for seed, h in ((seed, f1_history(4800, seed)) for seed in (10, 11))}
+    held = trained.calibrate_held(known, cut=240, at=0.5)  # twice the budget must pass, a tenth of it fail
+    assert held["separates"], held
+    rule = trained.Rule({"held": held})
 
     def ev(h, cut=None):
         keep = h["step"] <= (cut or h["step"][-1])
@@ -209,3 +213,15 @@ def test_a_tenth_worse_than_the_untrained_generator_gives_a_finite_limit():
     cal = trained.calibrate({"long": (STEPS, LONG)}, {"tenth": (SHORT_STEPS, worse)}, at=0.5)
     assert cal["separates"] and np.isfinite(cal["threshold"])
     assert cal["threshold"] == pytest.approx((48.5 / 450 + w["untrained"]) / 2)
+
+
+def test_the_levelled_check_judges_nothing_when_its_known_runs_do_not_separate():
+    """A long run whose loss still climbs at the end is no run of known state: the calibration does
+    not separate, and the check then passes no run, however flat."""
+    t = np.arange(25, 4801, 25)
+    climbing = (t.tolist(), np.where(t < 3200, 10.0, t / 100.0 - 22).tolist())  # flat, then climbing at the end
+    held = trained.calibrate_held({"climbing": climbing}, cut=240, at=0.5)
+    assert not held["separates"]
+    flat = trained.levelled(t.tolist(), [10.0] * len(t), "G's loss", held)
+    assert not flat["ok"] and "calibration" in flat["required"]
+    assert trained.still_moving(t.tolist(), [10.0] * len(t)) == 0.0

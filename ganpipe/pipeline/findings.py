@@ -2,7 +2,8 @@
 
     controls     every artifact measure on its positive and negative controls -> its threshold
     calibration  the trained rule on runs of known state (the default GAN and WGAN at their budgets
-                 and at a tenth of them: findings experiments of their own, not the main models)
+                 and at a tenth of them: findings experiments of their own, not the main models), and
+                 F1's levelled check on its own (its arm at twice the budget, and cut at a tenth)
     claims       each claim (ganpipe.study.claims) at every seed and condition -> findings.json
     main models  the main GAN and WGAN read with the claims' measures (ganpipe.study.main_models)
 
@@ -50,9 +51,15 @@ def check_experiments(params: Params) -> list[str]:
                           f"named {SWEEP_PREFIX}*; found {sweep} (not wgan/clip: {bad})")
     needs = {name: f"claim {c.id} is measured on it" for c in CLAIMS.values() if c.seeded for name in c.experiments(sweep)}
     needs |= {name: "the trained rule is calibrated on it" for name in (*trained.LONGS, *trained.TENTHS)}
+    needs |= {trained.HELD["experiment"]: "F1's levelled check is calibrated on it"}
     for name, why in needs.items():
         if name not in exps:
             raise ParamsError(f"findings.experiments.{name} is missing: {why}")
+    held, arm = exps[trained.HELD["experiment"]], exps[trained.HELD["arm"]]
+    watch = {"steps", "grid_every", "seeds", "map", "confirm"}
+    if held.model_dump(exclude=watch) != arm.model_dump(exclude=watch) or held.steps <= arm.steps:
+        raise ParamsError(f"findings.experiments.{trained.HELD['experiment']}: must be {trained.HELD['arm']}'s "
+                          f"configuration at a longer budget (runs of known state for its levelled check)")
     return sweep
 
 
