@@ -1,6 +1,8 @@
 """The trained rule (windows of snapshot FIDs), its calibration on runs of known state, verdict
 stability over the last third, and F5's cost, which no clock can move."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -225,3 +227,21 @@ def test_the_levelled_check_judges_nothing_when_its_known_runs_do_not_separate()
     flat = trained.levelled(t.tolist(), [10.0] * len(t), "G's loss", held)
     assert not flat["ok"] and "calibration" in flat["required"]
     assert trained.still_moving(t.tolist(), [10.0] * len(t)) == 0.0
+
+
+@pytest.mark.parametrize("change", [{"lr_d": 2.0e-3}, {"steps": 2400}])
+def test_findings_refuses_known_runs_that_are_not_the_arm_at_a_longer_budget(change):
+    """F1's runs of known state must be its arm's configuration, only longer: else the limit they
+    set would be a different run's."""
+    import yaml
+
+    from ganpipe.params import ParamsError
+    from ganpipe.pipeline.findings import check_experiments
+
+    committed = (Path(__file__).parents[1] / "params.yaml").read_text()
+    raw = yaml.safe_load(committed)
+    raw["findings"]["experiments"][trained.HELD["experiment"]].update(change)
+    with pytest.raises(ParamsError, match=f"findings.experiments.{trained.HELD['experiment']}: must be "
+                                          f"{trained.HELD['arm']}'s configuration at a longer budget"):
+        check_experiments(parse_params(raw, "params.yaml"))
+    assert check_experiments(parse_params(yaml.safe_load(committed), "params.yaml"))  # the committed params pass
