@@ -212,10 +212,10 @@ def held_calibration(params, runs) -> dict:
     from ganpipe.study import conditions
 
     f = params.findings
-    exp = f.experiments[HELD["experiment"]]
+    (own, *_) = conditions.conditions(f.experiments[HELD["experiment"]], f.seeds, f.map_seeds)
     long = {}
-    for seed in exp.seeds or f.seeds:
-        h = runs.run(HELD["experiment"], conditions.BASE, seed).history
+    for seed in own.seeds:  # its own seeds, as its stage ran them
+        h = runs.run(HELD["experiment"], own.name, seed).history
         long[f"seed {seed} ({int(h['step'][-1])} steps)"] = (h["step"].tolist(), h[HELD["series"]].tolist())
     return {**HELD, **calibrate_held(long, f.experiments[HELD["arm"]].steps // 10, f.controls.threshold_at)}
 
