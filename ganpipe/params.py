@@ -303,6 +303,7 @@ class ControlsParams(Strict):
     pileup_widths: FloatList = [0.5, 1.0, 2.0, 4.0]  # F3: weights ~ N(0, (width c)^2), clipped to +-c
     emboss_strengths: FloatList = [0.1, 0.2, 0.3, 0.5]  # F3b: grey page + strength x relief filter
     low_contrast: PositiveFloat = 0.02  # F3b: a relief this faint, shown autoscaled per image
+    grey_pages: FloatList = [0.2, 0.3, 0.4, 0.5]  # F3b's other look: digits on a page of this grey
     blur_sigmas: FloatList = [0.5, 1.0, 1.5, 2.0, 3.0]  # F4b: Gaussian blur, pixels
     noise_levels: FloatList = [0.05, 0.1, 0.2, 0.3]  # F4 / F4c: half-normal noise on the background
 

@@ -23,7 +23,7 @@ def bundled():
     return load_bundled()[0]
 
 
-MEASURES = ["peak_brightness", "emboss_score", "edge_sharpness", "background_noise", "boundary_share"]
+MEASURES = ["peak_brightness", "emboss_score", "grey_page", "edge_sharpness", "background_noise", "boundary_share"]
 
 
 @pytest.mark.parametrize("name", MEASURES)
@@ -39,7 +39,7 @@ def test_every_measure_separates_its_controls(result, name):
 
 
 @pytest.mark.parametrize("name,ladder", [
-    ("peak_brightness", "digits x"), ("emboss_score", "emboss 0"), ("edge_sharpness", "blur sigma"),
+    ("peak_brightness", "digits x"), ("emboss_score", "emboss 0"), ("grey_page", "page grey"), ("edge_sharpness", "blur sigma"),
     ("background_noise", "background noise"), ("boundary_share", "clipped"),
 ])
 def test_a_stronger_dose_reads_as_more_artifact(result, name, ladder):
@@ -96,3 +96,13 @@ def test_a_dose_ladder_in_the_wrong_order_or_with_a_bad_dose_is_refused():
         parse_params({"findings": {"controls": {"noise_levels": [-0.1, 0.1, 0.2, 0.3]}}})
     with pytest.raises(ParamsError, match="noise_levels"):
         parse_params({"findings": {"controls": {"noise_levels": [0.1, 0.2]}}})  # fewer than four doses
+
+
+def test_a_grey_page_is_told_from_a_black_page_under_noise(result, bundled):
+    """What F3b's large clips may draw without relief: a grey page, told apart from noise on a
+    black page (which greys the median pixel, the measure this one replaced)."""
+    c = result["grey_page"]
+    noisiest = max(n["value"] for n in c["negatives"] if n["name"].startswith("background noise"))
+    assert noisiest < c["threshold"] < min(d["value"] for d in c["doses"])
+    embossed = controls.uint8(controls.embossed(controls.unit(bundled[:128]), 0.3))
+    assert metrics.grey_page(embossed) > c["threshold"]  # a relief sits on a grey page as well

@@ -16,7 +16,7 @@ from ganpipe.running.files import InputError, save_torch, write_npz
 
 KEYS = {"fid", "precision", "recall", "density", "coverage", "modes", "class_entropy", "confidence",
         "brightness", "peak_brightness", "blank_fraction", "peripheral_energy", "background_noise", "midgrey_share",
-        "gradient_energy", "edge_sharpness", "background_level", "relief_score", "emboss_score"}
+        "gradient_energy", "edge_sharpness", "background_level", "grey_page", "relief_score", "emboss_score"}
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from ganpipe.measures import metrics as M
 from conftest import MNIST_T10K
 
 ARTIFACT_KEYS = ["brightness", "peak_brightness", "blank_fraction", "peripheral_energy", "background_noise", "midgrey_share",
-                 "gradient_energy", "edge_sharpness", "background_level", "relief_score", "emboss_score"]
+                 "gradient_energy", "edge_sharpness", "background_level", "grey_page", "relief_score", "emboss_score"]
 SUMMARY_KEYS = ["fid", "precision", "recall", "density", "coverage", "modes", "class_entropy", "confidence",
                 *ARTIFACT_KEYS]
 

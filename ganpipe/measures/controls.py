@@ -62,6 +62,11 @@ def with_background_noise(x: np.ndarray, level: float, rng: np.random.Generator)
     return np.clip(x + noise * (x < 0.05), 0, 1)
 
 
+def on_grey_page(x: np.ndarray, grey: float) -> np.ndarray:
+    """The digit on a page of this grey: the page lifted, the strokes as bright as before."""
+    return grey + (1.0 - grey) * x
+
+
 def shifted(x: np.ndarray, dx: int, dy: int) -> np.ndarray:
     return np.roll(np.roll(x, dy, axis=1), dx, axis=2)
 
@@ -142,6 +147,7 @@ def image_checks(real: np.ndarray, p: ControlsParams) -> list[Check]:
     black["all -1 (tanh)"] = (0.0, u(np.zeros_like(x)))
     emboss = {f"emboss {s:g}": (s, u(embossed(x, s))) for s in p.emboss_strengths}
     emboss[f"emboss {p.low_contrast:g}, autoscaled"] = (p.low_contrast, autoscaled(u(embossed(x, p.low_contrast))))
+    grey = {f"page grey {g:g}": (g, u(on_grey_page(x, g))) for g in p.grey_pages}
     blur = {f"blur sigma {s:g}": (s, u(blurred(x, s))) for s in p.blur_sigmas}
     blur.update({f"blur sigma {s:g} + noise": (s, u(np.clip(blurred(x, s) + np.abs(rng.normal(0, 0.05, x.shape)), 0, 1)))
                  for s in p.blur_sigmas[1::2]})
@@ -170,6 +176,13 @@ def image_checks(real: np.ndarray, p: ControlsParams) -> list[Check]:
               Replaced("background_level + relief_score", emboss_index, +1,
                "a grey page without relief scores as high as a strong emboss (the grey level is not relief), "
                "and relief_score alone calls background noise relief")),
+        Check("grey_page", ("F3b",), +1, metrics.grey_page, grey,
+              {"real digits": real_u, "the faintest 10%": faint, "thick strokes": u(thick(x)),
+               "blurred": other["blurred"], "black": other["black"],
+               **{f"background noise {v:g}": u(with_background_noise(x, v, rng)) for v in p.noise_levels}},
+              Replaced("background_level", metrics.background_level, +1,
+               "the median pixel of a black page under strong noise is as grey as a grey page: half of a page's "
+               "pixels carry the noise")),
         Check("edge_sharpness", ("F4b",), -1, metrics.edge_sharpness, blur,
               {"real digits": real_u, "the faintest 10%": faint, **contrast, **shifts,
                "background noise": other["background noise"], "embossed": other["embossed"]},

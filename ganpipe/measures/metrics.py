@@ -266,6 +266,16 @@ def background_level(images: np.ndarray) -> float:
     return float(_background(_unit(images)).mean())
 
 
+def grey_page(images: np.ndarray) -> float:
+    """How grey the page is (what claim F3b's large clips draw when they draw no relief): each
+    image's 25th-percentile intensity, averaged. A digit covers a fifth of the frame on average, so
+    the darker quarter of a real digit's pixels is its black page (0); noise on a black page leaves
+    most of that quarter near black, where the median (`background_level`) turns grey with it; a
+    grey page, with or without dark rings drawn on it, keeps even its darker quarter grey."""
+    x = _unit(images).reshape(len(images), -1)
+    return float(np.percentile(x, 25, axis=1).mean())
+
+
 def relief_score(images: np.ndarray) -> float:
     """The "embossed" look (claim F3b): how far an image departs from its background in BOTH
     directions, averaged over images.
@@ -387,7 +397,7 @@ def boundary_share(weights: np.ndarray, clip: float) -> float:
 
 ARTIFACT_MEASURES = {f.__name__: f for f in (brightness, peak_brightness, blank_fraction, peripheral_energy,
                                                background_noise, midgrey_share, gradient_energy, edge_sharpness,
-                                               background_level, relief_score, emboss_score)}
+                                               background_level, grey_page, relief_score, emboss_score)}
 
 
 def artifact_measures(images: np.ndarray) -> dict[str, float]:
