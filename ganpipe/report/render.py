@@ -20,7 +20,7 @@ from ganpipe.report.tables import fmt, table, value
 from ganpipe.running.files import write_bytes, write_text
 
 MODEL_COLUMNS = ["fid", "precision", "recall", "density", "coverage", "modes", "confidence", "brightness",
-                 "peak_brightness", "background_noise", "edge_sharpness", "background_level", "emboss_score"]
+                 "peak_brightness", "background_noise", "edge_sharpness", "grey_page", "emboss_score"]
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ COLUMN_MEANS = {
     "peak_brightness": "mean of each sample's brightest pixel (a black image has none)",
     "background_noise": "grey energy away from the digit's strokes (F4's noise around the digit; real digits 0)",
     "edge_sharpness": "how steep the strokes' edges are (F4b's blur lowers it)",
-    "background_level": "median grey of the page (real digits 0; a grey page is high)",
+    "grey_page": "how grey the page is: its darker quarter's level (real digits 0; F3b's grey page is high)",
     "emboss_score": "paired light and dark edges of a relief (F3b's embossing)",
 }
 

@@ -20,11 +20,19 @@ def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = 
     return {"step": int(step), "paper_clip": str(ctx.clips[paper]), "largest_clip": str(ctx.clips[largest]),
             "emboss_score": {c: s["emboss_score"][-1] for c, s in now.items()},
             "emboss_score_autoscaled": {c: s["emboss_score_autoscaled"][-1] for c, s in now.items()},
-            "background_level": {c: s["background_level"][-1] for c, s in now.items()},
+            "grey_page": {c: s["grey_page"][-1] for c, s in now.items()},
             "fid": {c: s["fid"][-1] for c, s in now.items()}, "real_emboss_score": ctx.real["emboss_score"],
             "boundary_share_by_clip": shares,
             "wasserstein_by_clip": {str(ctx.clips[n]): runs.run(n, cond, seed).final("wasserstein") for n in ctx.sweep},
             "fid_curves": {c: s["fid"] for c, s in series.items()}, "fid_steps": series[str(ctx.clips[paper])]["step"]}
+
+
+def look(emboss: float, grey: float, t: dict) -> str:
+    """What a clip's samples show, by the two measures proven on their controls: relief in the
+    strict sense, a grey page without it, or neither (digits on a black page)."""
+    if emboss >= t["emboss_score"]:
+        return "embossed"
+    return "grey page, no relief" if grey >= t["grey_page"] else "no relief, black page"
 
 
 def judge(ev: dict, t: dict) -> dict:
@@ -35,7 +43,7 @@ def judge(ev: dict, t: dict) -> dict:
         "emboss score (shadow and highlight in pairs) of the samples at the largest clip against the paper's "
         "clip, at a fixed range [0, 1]; the same, autoscaled per image as the note's display, is shown beside it",
         ev,
-        {"emboss_score": limit},
+        {"emboss_score": limit, "grey_page": t["grey_page"]},  # the grey page: what is drawn, not a check
         {"embossed_at_large_clip": ev["emboss_score"][large] >= limit,
          "more_than_at_paper_clip": ev["emboss_score"][large] > ev["emboss_score"][paper]},
     )
@@ -70,26 +78,35 @@ def section(f: dict, r: ReportInputs) -> list[str]:
 
     seed, o0 = first_seed(f)
     names, clips = r.evidence["sweep"], r.evidence["clips"]
-    line = f["thresholds"]["emboss_score"]
+    t = f["thresholds"]
+    line = t["emboss_score"]
 
     def title(n: str, scale: str, key: str) -> str:
         c = str(clips[n])
         score = o0[key][c]
-        return (f"c = {c}, {scale}\nFID {fmt(o0['fid'][c])}\nemboss {fmt(score)}: "
-                f"{'embossed' if score >= line else 'no relief'}")
+        return (f"c = {c}, {scale}\nFID {fmt(o0['fid'][c])}, emboss {fmt(score)}\n"
+                f"{look(score, o0['grey_page'][c], t)}")
 
     panels = {title(n, "fixed range", "emboss_score"): r.snaps[n][1][-1][:36] for n in names}
     panels |= {title(n, "autoscaled", "emboss_score_autoscaled"): autoscaled(r.snaps[n][1][-1][:36]) for n in names}
     path = r.figs.add("f3b_clip_sweep_samples.png", grids_figure(panels, ncols=len(names)))
-    rows = [[c, s] + [f["seeds"][s]["observed"][k][c] for k in ("background_level", "emboss_score",
-                                                                 "emboss_score_autoscaled", "fid")]
-            for s in f["seeds"] for c in o0["background_level"]]
-    rows.append(["real", "", 0.0, o0["real_emboss_score"], "", 0.0])
+    rows, drawn = [], []
+    large = o0["largest_clip"]
+    for s, seed_record in f["seeds"].items():
+        o = seed_record["observed"]
+        rows += [[c, s, o["grey_page"][c], o["emboss_score"][c], o["emboss_score_autoscaled"][c], o["fid"][c],
+                  look(o["emboss_score"][c], o["grey_page"][c], t)] for c in o["grey_page"]]
+        drawn.append(f"seed {s}: {look(o['emboss_score'][large], o['grey_page'][large], t)} "
+                     f"(page grey {fmt(o['grey_page'][large])}, emboss {fmt(o['emboss_score'][large])})")
+    rows.append(["real", "", 0.0, o0["real_emboss_score"], "", 0.0, "no relief, black page"])
     return [f"![F3b]({path})", "", f"Samples at seed {seed}: top row at a fixed range [0, 1], bottom row autoscaled per "
             "image, as matplotlib's imshow shows an array without vmin/vmax (the display of the tutorial the note's "
-            "network resembles). Each panel names the run's FID and its emboss score against the line "
-            f"{fmt(line)} from the controls. The check reads the fixed range; the autoscaled score is shown beside it.", "",
-            table(["clip", "seed", "background level", "emboss score", "emboss score, autoscaled", "FID"], rows), ""]
+            "network resembles). Each panel names the run's FID, its emboss score and what it draws. The check reads "
+            "the fixed range; the autoscaled score is shown beside it.", "",
+            f"What the largest clip ({large}) draws, by two measures proven on their controls (appendix): relief in the "
+            f"strict sense (emboss score, line {fmt(line)}), a grey page without relief (the page's darker quarter, "
+            f"line {fmt(t['grey_page'])}), or neither: {'; '.join(drawn)}.", "",
+            table(["clip", "seed", "page grey", "emboss score", "emboss score, autoscaled", "FID", "draws"], rows), ""]
 
 
 CLAIM = Claim("F3b", "Large clip values emboss the samples", judge, section,
