@@ -170,3 +170,13 @@ def test_a_seed_gives_the_same_run_whichever_seeds_run_beside_it(tmp_path, param
     for name in ("generator.pt", "discriminator.pt", "samples.npz", "history.csv"):
         assert sha(outs[1] / "base/seed_0" / name) == sha(outs[2] / "base/seed_0" / name), name
     assert sha(outs[1] / "base/seed_1/generator.pt") != sha(outs[2] / "base/seed_2/generator.pt")  # seeds do differ
+
+
+def test_the_longest_runs_start_first_and_the_results_keep_the_jobs_order(tmp_path):
+    """All of a stage's runs share the cores; the one with the most work, started last, would end alone."""
+    from ganpipe.pipeline.experiment import longest_first
+
+    exp = WGANExperiment(model="wgan", steps=20, clip=0.01, map={"critic": ["conv"], "steps": [40]})
+    jobs = conditions.jobs("x", exp, [0, 1], [0], tmp_path)
+    order = longest_first(jobs)
+    assert [(jobs[i].condition, jobs[i].seed) for i in order] == [("critic=conv+steps=40", 0), ("base", 0), ("base", 1)]

@@ -28,6 +28,7 @@ from ganpipe.running.files import write_bytes, write_json
 from ganpipe.running.progress import Progress, Run
 from ganpipe.running.tracking import RunRecord
 from ganpipe.study import conditions
+from ganpipe.training import cost
 from ganpipe.training.run import train
 
 
@@ -87,6 +88,18 @@ def _write_returned(record: dict, folder: Path) -> None:
     _publish(staging, folder)
 
 
+def longest_first(jobs: list[conditions.Job]) -> list[int]:
+    """The jobs' indices, most training FLOPs first. Workers take runs in the order given, so the
+    longest run listed last would start last and run alone on one core while the others idle."""
+    per_step: dict[str, int] = {}
+    for job in jobs:  # a step's count depends on the architecture, not on how long or how watched
+        key = job.cfg.model_dump_json(exclude={"steps", *conditions.LOGGING})
+        if key not in per_step:
+            per_step[key] = cost.step_flops(job.cfg.model, job.cfg)
+    work = [per_step[job.cfg.model_dump_json(exclude={"steps", *conditions.LOGGING})] * job.cfg.steps for job in jobs]
+    return sorted(range(len(jobs)), key=lambda i: -work[i])
+
+
 def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST, resume: str = "auto",
                    workers: int | None = None, progress: Progress | None = None) -> dict:
     from ganpipe.running.tracking import stage_run
@@ -110,11 +123,14 @@ def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST
                    for job in jobs]
         todo = [Run(f"{name} {job.condition} seed {job.seed}", job.cfg.steps, _run_job,
                     (job, params, data_path, resume, run_id)) for job, run_id in zip(jobs, run_ids)]
+        order = longest_first(jobs)  # the results come back in this order, then in the jobs' own
         try:
             if kind == "pool":
-                runs = pool.run_all(todo, workers, f"experiment {name}", progress)
+                runs = pool.run_all([todo[i] for i in order], workers, f"experiment {name}", progress)
             else:
-                runs, workers = _run_on_dask(name, jobs, todo, out, workers, data_path, progress)
+                runs, workers = _run_on_dask(name, [jobs[i] for i in order], [todo[i] for i in order], out, workers,
+                                             data_path, progress)
+            runs = [run for _, run in sorted(zip(order, runs), key=lambda pair: pair[0])]
         except BaseException:  # a run failed, or Ctrl-C: no run of this stage stays open in the store
             for run_id in run_ids:
                 run.end_child(run_id, "FAILED")
