@@ -71,6 +71,9 @@ def label(name: str) -> str:
     if name == BASE:
         return "its own setting"
     knobs = dict(part.split("=", 1) for part in name.split("+"))
+    if "critic" in knobs and knobs.get("critic_norm") == "batch":  # one critic, said once
+        del knobs["critic_norm"]
+        knobs["critic"] = f"batch-norm {knobs['critic']}"
     order = sorted((k for k in knobs if k not in LOGGING), key=lambda k: (k != "model", k))
     return ", ".join(PHRASES.get(k, lambda v, k=k: f"{k} {v}")(knobs[k]) for k in order)
 
