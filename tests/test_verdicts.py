@@ -179,3 +179,35 @@ def test_a_condition_that_switches_the_model_reads_once_as_under_the_wgan():
     words = verdicts.in_words(f, 3)
     assert words == "held at some seeds only, under the WGAN, lr 0.0002 (1/3 seeds), of the 2 conditions tried"
     assert "under under" not in words
+
+
+def test_a_condition_that_switches_the_model_is_said_under_it_once():
+    conds = [{"name": "base", "n_seeds": 3, "verdict": "not reproduced"},
+             {"name": "image_size=56+lr=0.0002+model=wgan", "n_seeds": 1, "verdict": "not reproduced"},
+             {"name": "critic=conv+critic_norm=batch", "n_seeds": 1, "verdict": "reproduced"}]
+    text = verdicts.map_summary(conds, 3)
+    assert "did not hold at the scan seed(s) under the WGAN, 56 px, lr 0.0002" in text
+    assert "held under batch-norm conv critic at the scan seed(s) only" in text
+    assert "under under" not in text
+
+
+def test_every_check_of_a_seeded_claim_has_plain_words():
+    from ganpipe.study.claims import CLAIMS, SEEDED
+
+    for claim in SEEDED:
+        record = CLAIMS[claim]
+        assert record.said, claim
+        assert all(words and "_" not in words for words in record.said.values()), record.said
+
+
+def test_the_why_column_says_the_checks_in_words():
+    from ganpipe.report.render import _why
+
+    f = {"verdict": "mixed", "validity": {}, "decided_by": ["base"],
+         "checks": {"d_loss_collapsed": "3/3", "samples_black": "1/3"},
+         "said": {"d_loss_collapsed": "D's loss collapsed", "samples_black": "the samples went black"}}
+    assert _why(f) == "the samples went black at 1 of 3 seeds"
+    f |= {"verdict": "not reproduced", "checks": {"d_loss_collapsed": "3/3", "samples_black": "0/3"}}
+    assert _why(f) == "the samples went black at 0 of 3 seeds (while D's loss collapsed at 3 of 3 seeds)"
+    f |= {"verdict": "mixed", "decided_by": ["model=wgan"], "conditions": [{"name": "model=wgan", "label": "under the WGAN"}]}
+    assert _why(f) == "held at some seeds under the WGAN"

@@ -191,25 +191,41 @@ def _tally(ids: list[str], findings: dict) -> str:
     return f"Of these {len(ids)}: " + ", ".join(f"{n} {state}" for state, n in counts.items() if n) + "."
 
 
+def _label(f: dict, name: str) -> str:
+    """A condition of a finding as its table says it (the findings stage labels every condition)."""
+    return next((c["label"] for c in f.get("conditions", []) if c["name"] == name),
+                "its own setting" if name == "base" else name)
+
+
+def _under(f: dict, name: str) -> str:
+    words = _label(f, name)
+    return words if words.startswith("under ") else f"under {words}"
+
+
 def _why(f: dict) -> str:
     """The verdict's reason in one plain clause."""
     failed = [name for name, v in f.get("validity", {}).items() if not v["ok"]]
     if f["verdict"] == "inconclusive":
         return f"not tested: {', '.join(failed)} failed"
-    labels = {c["name"]: c.get("label", c["name"]) for c in f.get("conditions", [])}
     by = [n for n in f.get("decided_by", []) if n != "base"]
     if by and f["verdict"] != "not reproduced":  # decided under conditions other than the experiment's own
-        where = "; ".join(w if w.startswith("under ") else f"under {w}" for w in (labels.get(n, n) for n in by))
+        where = "; ".join(_under(f, n) for n in by)
         return f"{'every check held at every seed' if f['verdict'] == 'reproduced' else 'held at some seeds'} {where}"
-    checks = f.get("checks", {})
-    held = [k for k, v in checks.items() if isinstance(v, str) and not v.startswith("0/")]
-    missed = [k for k, v in checks.items() if isinstance(v, str) and v.split("/")[0] != v.split("/")[-1]]
+    checks, said = f.get("checks", {}), f.get("said", {})
+
+    def at(k: str) -> str:  # "the samples went black at 1 of 3 seeds"
+        k_of_n = checks[k].split("/")
+        return f"{said.get(k, k)} at {k_of_n[0]} of {k_of_n[-1]} seeds"
+
+    counted = [k for k, v in checks.items() if isinstance(v, str)]
+    missed = [k for k in counted if checks[k].split("/")[0] != checks[k].split("/")[-1]]
+    held = [k for k in counted if k not in missed]
     if f["verdict"] == "reproduced":
         return "every check held at every seed"
-    if f["verdict"] == "mixed":
-        return f"seed-dependent: {', '.join(f'{k} {checks[k]}' for k in missed)}"
-    return f"failed: {', '.join(f'{k} {checks[k]}' for k in missed) or 'its checks'}" + (
-        f"; held: {', '.join(held)}" if held else "")
+    reason = "; ".join(at(k) for k in missed) or "its checks failed"
+    if f["verdict"] == "not reproduced" and held:
+        reason += f" (while {'; '.join(at(k) for k in held)})"
+    return reason
 
 
 MEASURE_WORDS = {"boundary_share": "share of the critic's weights within 1% of +-clip",
@@ -300,9 +316,9 @@ def _controls_section(evidence: dict, strip: dict, figs: Figures, plt) -> list[s
         for ax in axes.flat:
             ax.axis("off")
         for row, (measure, items) in zip(axes, strip.items()):
-            for ax, (label, image, positive) in zip(row, items):
+            for ax, (name, image, positive) in zip(row, items):
                 ax.imshow(image, cmap="gray", vmin=0, vmax=255)
-                ax.set_title(textwrap.fill(("+ " if positive else "- ") + label.replace("_", " "), 14), fontsize=6,
+                ax.set_title(textwrap.fill(("+ " if positive else "- ") + name.replace("_", " "), 14), fontsize=6,
                              color="#b2182b" if positive else "#4d4d4d", fontweight="bold" if positive else "normal")
             row[0].text(-0.5, 0.5, measure, transform=row[0].transAxes, ha="right", va="center", fontsize=7)
         md += [f"![controls]({figs.add('controls.png', fig)})", "", "One real digit under every control, fixed range "
@@ -376,8 +392,7 @@ def _seed_tables(f: dict) -> list[str]:
     """Per-seed values with mean and range, per-seed checks, and the validity checks (the experiment's
     own setting; the condition map below gives every other condition's verdict)."""
     seeds = list(f["seeds"])
-    labels = {c["name"]: c.get("label", c["name"]) for c in f.get("conditions", [])}
-    by = "; ".join(labels.get(n, n) for n in f.get("decided_by", []))
+    by = "; ".join(_label(f, n) for n in f.get("decided_by", []))
     head = [f"*Decided under:* {by or 'no condition: none could test it'}. The tables show the experiment's own "
             "setting" + ("; the condition map below, every condition." if f.get("conditions") else "."), ""]
     rows = []
@@ -417,9 +432,8 @@ def _parts_table(f: dict) -> list[str]:
     """A claim whose sentence joins statements the runs may part: each part's own verdict."""
     if not f.get("parts"):
         return []
-    labels = {c["name"]: c.get("label", c["name"]) for c in f.get("conditions", [])}
     rows = [[part, ", ".join(p["checks"]), f"**{p['verdict']}**", p["holds_in"],
-             ", ".join(p["held_at"]) or "none", "; ".join(labels.get(n, n) for n in p["decided_by"]) or "-"]
+             ", ".join(p["held_at"]) or "none", "; ".join(_label(f, n) for n in p["decided_by"]) or "-"]
             for part, p in f["parts"].items()]
     return ["*The note's sentence in parts*, each judged on its own checks:", "",
             table(["part", "checks", "verdict", "holds in", "seeds where it held", "decided under"], rows), ""]

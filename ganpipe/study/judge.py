@@ -100,6 +100,7 @@ def judge_seeded(claim: Claim, params: Params, runs: Runs, ctx: Context, t: dict
               "observed": {k: v["mean"] for k, v in spread.items()}, "spread": spread,
               "checks": {k: verdicts.holds_in([s["checks"][k] for s in main["seeds"].values()])
                          for k in template["checks"]},
+              "said": claim.said or {},
               **{k: main[k] for k in ("seeds", "validity")},
               **verdicts.headline(table, len(f.seeds))}
     if claim.parts:

@@ -124,20 +124,20 @@ def judged_and_leads(conditions: list[dict], n_seeds: int) -> tuple[list[dict], 
 def map_summary(conditions: list[dict], n_seeds: int) -> str:
     """One sentence: where the effect appears among the conditions tried."""
     full, lead_conds = judged_and_leads(conditions, n_seeds)
-    named = [label(c["name"]) for c in full if c["verdict"] == REPRODUCED]
-    leads = [label(c["name"]) for c in lead_conds]
+    named = [under(c["name"]) for c in full if c["verdict"] == REPRODUCED]
+    leads = [under(c["name"]) for c in lead_conds]
     if named:
-        text = f"reproduced under {'; '.join(named)} (at every seed)"
+        text = f"reproduced {'; '.join(named)} (at every seed)"
     elif full:
         text = f"not reproduced under any of the {len(full)} valid condition(s) run at every seed"
     else:
         text = "no condition run at every seed passed its validity checks"
     if leads:
-        text += f"; held under {'; '.join(leads)} at the scan seed(s) only (a lead, not a verdict)"
-    scanned_not = [label(c["name"]) for c in conditions
+        text += f"; held {'; '.join(leads)} at the scan seed(s) only (a lead, not a verdict)"
+    scanned_not = [under(c["name"]) for c in conditions
                    if c["n_seeds"] < n_seeds and c["verdict"] in (MIXED, NOT_REPRODUCED)]
     if scanned_not:
-        text += f"; did not hold at the scan seed(s) under {'; '.join(scanned_not)}"
+        text += f"; did not hold at the scan seed(s) {'; '.join(scanned_not)}"
     inconclusive = [label(c["name"]) for c in conditions if c["verdict"] == INCONCLUSIVE]
     if inconclusive:
         text += f"; inconclusive: {'; '.join(inconclusive)}"

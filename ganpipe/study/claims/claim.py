@@ -42,6 +42,8 @@ class Claim:
     # where the note's sentence joins statements the runs may part (F1): part -> the checks it reads,
     # each judged and reported on its own as well as together
     parts: dict[str, tuple[str, ...]] | None = None
+    # each check as a reader says it holds ("the samples went black"): the report's plain reasons
+    said: dict[str, str] | None = None
     # single-run
     single: Callable | None = None
     scope: str = ""

@@ -139,6 +139,8 @@ def held_rule_table(proof: dict) -> list[str]:
             table(["seed", "run", "steps", "D's accuracy on fakes", "G loss moving", "valid"], rows), ""]
 
 
+SAID = {"d_loss_collapsed": "D's loss collapsed", "g_loss_climbed": "G's loss climbed", "samples_black": "the samples went black"}
+
 CLAIM = Claim("F1", "Collapse under a too-strong discriminator", judge, section,
               experiments=lambda sweep: [EXPERIMENT], measures=("peak_brightness",), evidence=evidence,
-              validity=validity, map_samples=(EXPERIMENT,), drawn=drawn, parts=PARTS)
+              validity=validity, map_samples=(EXPERIMENT,), drawn=drawn, parts=PARTS, said=SAID)

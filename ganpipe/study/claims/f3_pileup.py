@@ -77,5 +77,7 @@ def section(f: dict, r: ReportInputs) -> list[str]:
             "validity checks read: the middle and last thirds).", ""]
 
 
+SAID = {"weights_at_boundary": "the critic's weights piled up at the clip"}
+
 CLAIM = Claim("F3", "Weight clipping piles weights at the boundary", judge, section,
-              experiments=lambda names: names, measures=("boundary_share",), evidence=evidence, validity=validity)
+              experiments=lambda names: names, measures=("boundary_share",), evidence=evidence, validity=validity, said=SAID)

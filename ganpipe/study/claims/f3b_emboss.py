@@ -109,6 +109,8 @@ def section(f: dict, r: ReportInputs) -> list[str]:
             table(["clip", "seed", "page grey", "emboss score", "emboss score, autoscaled", "FID", "draws"], rows), ""]
 
 
+SAID = {"embossed_at_large_clip": "the largest clip's samples were embossed", "more_than_at_paper_clip": "they had more relief than at the paper's clip"}
+
 CLAIM = Claim("F3b", "Large clip values emboss the samples", judge, section,
               experiments=lambda names: names, measures=("emboss_score",), evidence=evidence, validity=validity,
-              map_samples=("SWEEP",), map_autoscaled=True)
+              map_samples=("SWEEP",), map_autoscaled=True, said=SAID)

@@ -30,6 +30,8 @@ def section(f: dict, r: ReportInputs) -> list[str]:
     return ["See the figures of F4.", ""]
 
 
+SAID = {"less_noise_than_fc": "the 5x5 head drew less noise than the fc head", "no_noise": "it drew no noise around the digit"}
+
 CLAIM = Claim("F4c", "5x5 conv output layer: smooth digits", judge, section, experiments=head_experiments("conv5"),
               measures=("background_noise",), evidence=evidence, validity=head_validity("conv5", "fc"),
-              map_samples=(HEADS["conv5"], HEADS["fc"]))
+              map_samples=(HEADS["conv5"], HEADS["fc"]), said=SAID)

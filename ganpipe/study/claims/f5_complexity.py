@@ -102,5 +102,7 @@ def section(f: dict, r: ReportInputs) -> list[str]:
             "least as much compute.", ""]
 
 
+SAID = {"slower": "the upsample generator cost more per step", "worse_at_equal_compute": "it was worse at equal compute"}
+
 CLAIM = Claim("F5", "The over-complex upsample generator", judge, section,
-              experiments=lambda sweep: [EXPERIMENT, BASELINE], evidence=evidence, validity=validity, own_conditions=True)
+              experiments=lambda sweep: [EXPERIMENT, BASELINE], evidence=evidence, validity=validity, own_conditions=True, said=SAID)
