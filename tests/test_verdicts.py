@@ -161,6 +161,13 @@ def test_a_large_clip_that_does_not_bind_is_the_condition_under_test_not_a_failu
     assert not f3b_emboss.clips_differ(ev, V)["ok"]
 
 
+def test_what_a_clip_draws_reads_relief_first_then_the_page_and_never_calls_a_clean_page_black():
+    t = {"emboss_score": 0.006, "grey_page": 0.157}
+    assert f3b_emboss.look(0.01, 0.4, t) == "embossed"  # relief wins even on a grey page
+    assert f3b_emboss.look(0.0, 0.3, t) == "grey page, no relief"
+    assert f3b_emboss.look(0.0, 0.0, t) == "no relief, no grey page"  # what real digits draw
+
+
 def test_a_weak_discriminator_cannot_test_the_collapse():
     ev = {"late_d_acc_fake": 0.6, "fid_steps": [1], "fid_curve": [1.0], "g_loss_steps": [1], "g_loss_curve": [1.0]}
     assert not f1_collapse.validity(ev, V, always)["d_in_control"]["ok"]

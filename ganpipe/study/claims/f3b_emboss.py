@@ -22,6 +22,7 @@ def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = 
             "emboss_score_autoscaled": {c: s["emboss_score_autoscaled"][-1] for c, s in now.items()},
             "grey_page": {c: s["grey_page"][-1] for c, s in now.items()},
             "fid": {c: s["fid"][-1] for c, s in now.items()}, "real_emboss_score": ctx.real["emboss_score"],
+            "real_grey_page": ctx.real["grey_page"],
             "boundary_share_by_clip": shares,
             "wasserstein_by_clip": {str(ctx.clips[n]): runs.run(n, cond, seed).final("wasserstein") for n in ctx.sweep},
             "fid_curves": {c: s["fid"] for c, s in series.items()}, "fid_steps": series[str(ctx.clips[paper])]["step"]}
@@ -99,7 +100,8 @@ def section(f: dict, r: ReportInputs) -> list[str]:
                   look(o["emboss_score"][c], o["grey_page"][c], t)] for c in o["grey_page"]]
         drawn.append(f"seed {s}: {look(o['emboss_score'][large], o['grey_page'][large], t)} "
                      f"(page grey {fmt(o['grey_page'][large])}, emboss {fmt(o['emboss_score'][large])})")
-    rows.append(["real", "", 0.0, o0["real_emboss_score"], "", 0.0, look(o0["real_emboss_score"], 0.0, t)])
+    rows.append(["real", "", o0["real_grey_page"], o0["real_emboss_score"], "", "",
+                 look(o0["real_emboss_score"], o0["real_grey_page"], t)])
     return [f"![F3b]({path})", "", f"Samples at seed {seed}: top row at a fixed range [0, 1], bottom row autoscaled per "
             "image, as matplotlib's imshow shows an array without vmin/vmax (the display of the tutorial the note's "
             "network resembles). Each panel names the run's FID, its emboss score and what it draws. The check reads "
