@@ -133,8 +133,9 @@ def test_a_logged_generator_loads_back_as_a_module_without_ganpipe(tmp_path):
 
 
 def test_the_report_names_the_pipeline_parent_and_each_stage_by_its_latest_run(tmp_path):
-    """The report's provenance lists the newest run of each stage and of the pipeline execution's
-    parent by name; a run that is neither (someone's manual run in the same experiment) is left out."""
+    """The report's provenance lists the newest run of each stage at the report's params and of the
+    pipeline execution's parent by name; a run that is neither (someone's manual run in the same
+    experiment) is left out, and so is a newer stage run at other params (an experiment's)."""
     from mlflow.tracking import MlflowClient
 
     from ganpipe.pipeline.report import latest_runs
@@ -147,4 +148,8 @@ def test_the_report_names_the_pipeline_parent_and_each_stage_by_its_latest_run(t
     for name, tags in [("old prepare", {"stage": "prepare"}), ("parent", {EXECUTION_TAG: "k"}),
                        ("prepare", {"stage": "prepare"}), ("manual", {})]:
         made[name] = client.create_run(exp, tags=tags, start_time=1000 + len(made)).info.run_id
-    assert latest_runs(uri, "ganpipe") == {"prepare": made["prepare"], "pipeline execution (parent)": made["parent"]}
+        client.log_param(made[name], "params_digest", "ours")
+    made["experiment's"] = client.create_run(exp, tags={"stage": "prepare"}, start_time=2000).info.run_id
+    client.log_param(made["experiment's"], "params_digest", "theirs")
+    assert latest_runs(uri, "ganpipe", "ours") == {"prepare": made["prepare"],
+                                                  "pipeline execution (parent)": made["parent"]}

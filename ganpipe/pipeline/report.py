@@ -32,9 +32,10 @@ def _read_json(path: Path) -> dict:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
 
 
-def latest_runs(uri: str, experiment: str) -> dict[str, str]:
-    """The newest MLflow run id of each stage, and of the pipeline execution's parent run (the
-    one that carries no stage)."""
+def latest_runs(uri: str, experiment: str, params_digest: str) -> dict[str, str]:
+    """The newest MLflow run id of each stage run at these params, and of the pipeline execution's
+    parent run (the one that carries no stage). A stage run at other params (a `dvc exp run`'s,
+    after the workspace went back) did not make these outputs, however new it is."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
@@ -45,7 +46,7 @@ def latest_runs(uri: str, experiment: str) -> dict[str, str]:
     for run in client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"], max_results=500):
         tags = run.data.tags
         name = tags.get("stage") or ("pipeline execution (parent)" if EXECUTION_TAG in tags else None)
-        if name:
+        if name and run.data.params.get("params_digest", params_digest) == params_digest:
             runs.setdefault(name, run.info.run_id)
     return runs
 
@@ -99,7 +100,7 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
             "params_digest": params.digest(),
             "data": _read_json(stages / "prepare" / "data.json"),
             "mlflow_uri": store_for_readers(uri, root),
-            "mlflow_runs": latest_runs(uri, params.mlflow.experiment),
+            "mlflow_runs": latest_runs(uri, params.mlflow.experiment, params.digest()),
             "dvc_outs": dvc_outputs(root / "dvc.lock"),
         }
         real = load_split(stages / "prepare" / "mnist.npz", "test").images
