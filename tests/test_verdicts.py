@@ -30,6 +30,27 @@ def test_seed_counts_give_the_state(holds, valid, state, k_n):
     assert verdicts.holds_in(holds) == k_n
 
 
+@pytest.mark.parametrize("k_n,lo,hi", [
+    ("81/263", 0.2553, 0.3662),  # Newcombe (1998), Statistics in Medicine 17:857, table I, method 3
+    ("15/148", 0.0624, 0.1605),  # ibid.
+    ("0/20", 0.0, 0.1611),       # ibid.
+    ("1/29", 0.0061, 0.1718),    # ibid.
+])
+def test_the_share_interval_is_wilsons_with_known_values(k_n, lo, hi):
+    got = verdicts.share_interval(k_n)
+    assert got == pytest.approx((lo, hi), abs=1e-4)
+
+
+def test_few_seeds_leave_a_wide_share_and_more_seeds_narrow_it():
+    assert verdicts.with_spread("3/3") == "3/3 (44-100%)"  # all three seeds: still only 'at least 44%'
+    assert verdicts.with_spread("1/3") == "1/3 (6-79%)"
+    lo3, hi3 = verdicts.share_interval("1/3")
+    lo12, hi12 = verdicts.share_interval("4/12")
+    assert hi12 - lo12 < hi3 - lo3
+    with pytest.raises(ValueError, match="k/n"):
+        verdicts.share_interval("4/3")
+
+
 def test_a_seed_holds_only_when_all_its_checks_do():
     recs = {0: record(True, True), 1: record(True, False), 2: record(False, False)}
     out = verdicts.judge_seeds(recs, {s: ok() for s in recs})

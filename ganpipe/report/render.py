@@ -18,6 +18,7 @@ from ganpipe.measures.controls import autoscaled
 from ganpipe.report.figures import Figures, grids_figure
 from ganpipe.report.tables import fmt, table, value
 from ganpipe.running.files import write_bytes, write_text
+from ganpipe.study.verdicts import with_spread
 
 MODEL_COLUMNS = ["fid", "precision", "recall", "density", "coverage", "modes", "confidence", "brightness",
                  "peak_brightness", "background_noise", "edge_sharpness", "grey_page", "emboss_score"]
@@ -71,10 +72,12 @@ def render(out: Path, *, claims: dict, shows: dict[str, str], findings: dict, ev
            "A verdict counts seeds: **reproduced** at every seed, **mixed** at some, **not reproduced** at none, "
            "under the conditions that could test the claim (each finding ran under a few settings; *what the runs "
            "show* names them); **inconclusive** when none could (a run not trained, a manipulation that did not "
-           "take, a measure that did not separate its controls).", "",
+           "take, a measure that did not separate its controls). Beside each count of seeds stands the 95% "
+           "interval of the share of seeds it holds at: three seeds cannot tell *always* from *half the time* "
+           "(3/3 says at least 44%), so a verdict is only as firm as that range.", "",
            table(["finding", "the note says", "what the runs show", "verdict", "why", "picture"],
                  [[f"**{cid}** {claims[cid].title}", findings[cid]["claim"], shows.get(cid, ""),
-                   f"**{findings[cid]['verdict']}** ({findings[cid]['holds_in']} seeds)", _why(findings[cid]),
+                   f"**{findings[cid]['verdict']}** at {with_spread(findings[cid]['holds_in'])} of seeds", _why(findings[cid]),
                    f'<img src="figures/{pictures[cid]}" width="160" alt="{cid}">' if pictures[cid] else ""]
                   for cid in hands_on]), ""]
     md += ["## The toys and the math", "",
@@ -259,7 +262,8 @@ def _knobs_section(main: dict | None) -> list[str]:
 def _claim_section(cid: str, claim, f: dict, page: ReportInputs, evidence: dict, snaps: dict, figs: Figures) -> list[str]:
     """One claim in detail: the note, the measure, the numbers at every seed, the checks and the
     validity, the thresholds, the claim's own figure and paragraph, its condition map."""
-    md = [f"### {cid}. {claim.title}: {f['verdict']} ({f['holds_in']})", "", f"*The note:* {f['claim']}", "",
+    counted = f"{with_spread(f['holds_in'])} of seeds" if "seeds" in f else f["holds_in"]
+    md = [f"### {cid}. {claim.title}: {f['verdict']} ({counted})", "", f"*The note:* {f['claim']}", "",
           f"*Measured:* {f['measure']}.", ""]
     if "seeds" in f:
         md += _parts_table(f) + _seed_tables(f)
@@ -279,7 +283,8 @@ def _claim_section(cid: str, claim, f: dict, page: ReportInputs, evidence: dict,
 
 VERDICT_LEGEND = ("Each training-based claim (F1, F3-F5) runs at every seed of `findings.seeds`, under its "
                   "experiment's own setting and the conditions of its map; its checks read each measure's median over "
-                  "the last third of training. Under one condition, *holds in* counts the seeds whose checks all pass: "
+                  "the last third of training. Under one condition, *holds in* counts the seeds whose checks all pass "
+                  "(in brackets, the 95% Wilson interval of the share of seeds it holds at): "
                   "**reproduced**: every seed; **mixed**: some; **not reproduced**: none; **inconclusive**: a validity "
                   "check failed (a measure that did not separate its controls, a run not trained by the calibrated rule, "
                   "a failure that did not hold, a manipulation that did not take effect, unequal conditions, too few "
@@ -401,9 +406,9 @@ def _seed_tables(f: dict) -> list[str]:
     out = head + [table(["observed"] + [f"seed {s}" for s in seeds] + ["mean", "range"], rows), ""]
     checks = list(next(iter(f["seeds"].values()))["checks"])
     out += [table(["check"] + [f"seed {s}" for s in seeds] + ["holds in"],
-                   [[c] + [f["seeds"][s]["checks"][c] for s in seeds] + [f["checks"][c]] for c in checks]
+                   [[c] + [f["seeds"][s]["checks"][c] for s in seeds] + [with_spread(f["checks"][c])] for c in checks]
                    + [["**all checks**"] + [f["seeds"][s]["holds"] for s in seeds]
-                      + [f"{sum(x['holds'] for x in f['seeds'].values())}/{len(seeds)}"]]
+                      + [with_spread(f"{sum(x['holds'] for x in f['seeds'].values())}/{len(seeds)}")]]
                    + [["each late snapshot"] + [_late_cell(f["seeds"][s].get("late", [])) for s in seeds] + [""]]),
             "", "The checks read each measure's median over the snapshots of the last third of training; the last row "
             "shows whether all checks held at each of those snapshots alone.", ""]
@@ -432,7 +437,7 @@ def _parts_table(f: dict) -> list[str]:
     """A claim whose sentence joins statements the runs may part: each part's own verdict."""
     if not f.get("parts"):
         return []
-    rows = [[part, ", ".join(p["checks"]), f"**{p['verdict']}**", p["holds_in"],
+    rows = [[part, ", ".join(p["checks"]), f"**{p['verdict']}**", with_spread(p["holds_in"]),
              ", ".join(p["held_at"]) or "none", "; ".join(_label(f, n) for n in p["decided_by"]) or "-"]
             for part, p in f["parts"].items()]
     return ["*The note's sentence in parts*, each judged on its own checks:", "",
@@ -440,7 +445,7 @@ def _parts_table(f: dict) -> list[str]:
 
 
 def _condition_table(claim, f: dict, evidence: dict, snaps: dict, figs: Figures) -> list[str]:
-    rows = [[c.get("label", c["name"]), c["n_seeds"], _validity_word(c), c["holds_in"], f"**{c['verdict']}**"]
+    rows = [[c.get("label", c["name"]), c["n_seeds"], _validity_word(c), with_spread(c["holds_in"]), f"**{c['verdict']}**"]
             for c in f["conditions"]]
     out = ["*Condition map* (the experiment's own setting first; each other condition changes the knobs it names, "
            "declared in params.yaml under the experiment's `map`):", "",
