@@ -227,6 +227,34 @@ def score(
 
 @app.command()
 @stage_errors
+def compare(
+    a: Annotated[Path, typer.Argument(help="A findings.json (stages/findings/ of one study).")],
+    b: Annotated[Path, typer.Argument(help="Another findings.json: the same params on another machine or commit.")],
+    a_name: Annotated[str, typer.Option(help="Column name for A.")] = "A",
+    b_name: Annotated[str, typer.Option(help="Column name for B.")] = "B",
+):
+    """Two studies' findings side by side: verdicts, the seeds whose outcome parted, the validity
+    checks that parted, and how far the numbers moved (markdown on stdout)."""
+    import json
+
+    from ganpipe.running.files import InputError
+    from ganpipe.study.compare import as_markdown, compare as compare_findings
+
+    records = []
+    for path in (a, b):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: not a readable findings.json ({exc.__class__.__name__}); "
+                             "expected stages/findings/findings.json of a study") from None
+        if not isinstance(record, dict) or not all(isinstance(r, dict) and "verdict" in r for r in record.values()):
+            raise InputError(f"{path}: not a findings.json: expected one record with a verdict per claim")
+        records.append(record)
+    typer.echo(as_markdown(compare_findings(*records), a_name, b_name))
+
+
+@app.command()
+@stage_errors
 def bench(
     steps: Annotated[int, typer.Option(min=1, help="Timed training steps per loop and architecture.")] = 300,
     warmup: Annotated[int, typer.Option(min=0, help="Untimed steps at the start of every round (the same for both).")] = 20,
