@@ -45,9 +45,10 @@ def test_every_claim_is_judged(repo):
     for claim, record in findings.items():
         assert record["verdict"] in ("reproduced", "mixed", "not reproduced", "inconclusive"), claim
         if claim in SEEDED:  # every seed judged, and the verdict follows from the seeds and the validity checks
-            assert list(record["seeds"]) == ["0", "1"], claim
+            own = ["0", "1", "2", "3"] if claim == "F1" else ["0", "1"]  # F1's arm runs seeds of its own
+            assert list(record["seeds"]) == own, claim
             holds = [s["holds"] for s in record["seeds"].values()]
-            assert record["holds_in"] == f"{sum(holds)}/2"
+            assert record["holds_in"] == f"{sum(holds)}/{len(own)}"
             valid = all(v["ok"] for v in record["validity"].values()) and record["validity"]
             assert record["verdict"] == state(holds, bool(valid)), claim
         else:
@@ -57,13 +58,19 @@ def test_every_claim_is_judged(repo):
 
 def test_the_condition_map_runs_at_the_map_seeds(repo):
     f1 = json.loads((repo / "stages" / "findings" / "findings.json").read_text())["F1"]
-    assert [(c["name"], list(c["seeds"])) for c in f1["conditions"]] == [("base", ["0", "1"]), ("output=sigmoid", ["0"])]
+    assert [(c["name"], list(c["seeds"])) for c in f1["conditions"]] == [("base", ["0", "1", "2", "3"]),
+                                                                          ("output=sigmoid", ["0"])]
     assert f1["conditions"][0]["verdict"] == f1["verdict"]
     assert "conditions tried" in f1["conditions_summary"]
     assert (repo / "stages/experiments/f1_strong_d/output=sigmoid/seed_0/generator.pt").is_file()
     assert not (repo / "stages/experiments/f1_strong_d/output=sigmoid/seed_1").exists()
     report = (repo / "reports" / "report.md").read_text()
     assert "| sigmoid output | 1 |" in report and "*Condition map*" in report  # the condition as a reader says it
+    # every seed of the arm in the F1 figure's history and in the validity proof, each count with its spread
+    evidence = json.loads((repo / "stages" / "findings" / "evidence.json").read_text())
+    assert list(evidence["F1_history"]) == ["0", "1", "2", "3"]
+    assert [s for s in evidence["F1_held_rule"] if s != "tenths_fail"] == ["0", "1", "2", "3"]
+    assert "| its own setting | 4 |" in report and f"{f1['conditions'][0]['holds_in']} (" in report
 
 
 def test_the_heads_also_run_under_the_wgan_as_a_map_cell(repo):
@@ -272,7 +279,7 @@ def test_each_pipeline_run_is_one_mlflow_parent_and_exp_show_fits_a_screen(repo,
         assert {"fid", "precision", "recall", "modes"} <= training.data.metrics.keys()  # written by evaluate
     f1 = next(r for r in children[repro.info.run_id] if r.data.tags["dvc_stage"] == "experiment@f1_strong_d")
     seed_runs = sorted(r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId") == f1.info.run_id)
-    assert seed_runs == ["f1_strong_d base seed 0", "f1_strong_d base seed 1", "f1_strong_d output=sigmoid seed 0"]
+    assert seed_runs == [*(f"f1_strong_d base seed {s}" for s in range(4)), "f1_strong_d output=sigmoid seed 0"]
     findings = next(r for r in children[repro.info.run_id] if r.data.tags["dvc_stage"] == "findings")
     assert {f"verdict.{claim}" for claim in CLAIMS} <= findings.data.tags.keys()
 

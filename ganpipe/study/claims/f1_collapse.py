@@ -13,6 +13,7 @@ from ganpipe.params import ValidityParams
 from ganpipe.report.figures import tile
 from ganpipe.report.render import ReportInputs
 from ganpipe.report.tables import fmt, table
+from ganpipe.study import conditions
 from ganpipe.study.claims.claim import Claim, record
 from ganpipe.study.evidence import Context, Runs, history_upto, upto
 from ganpipe.study.verdicts import check
@@ -64,13 +65,16 @@ def validity(ev: dict, v: ValidityParams, rule) -> dict:
             "g_loss_levelled": rule.levelled(ev["g_loss_steps"], ev["g_loss_curve"], "G's loss")}
 
 
+def _seeds(params) -> tuple[int, ...]:
+    f = params.findings
+    return conditions.own_seeds(f.experiments[EXPERIMENT], f.seeds)
+
+
 def held_rule_on_known_runs(runs: Runs, params, ctx: Context, rule) -> dict:
     """The validity rule on the judged runs, at their budget and cut at a tenth of it (G's loss still
     climbing: must fail). The rule's own proof is on runs of known state (trained.held_calibration)."""
-    from ganpipe.study import conditions
-
     out = {}
-    for seed in params.findings.seeds:
+    for seed in _seeds(params):
         logged = runs.run(EXPERIMENT, conditions.BASE, seed).history["step"]
         end = logged[-1]
         cut = max(int(logged[0]), int(end // 10))  # (a tiny run logs its first row after a tenth of it)
@@ -85,19 +89,20 @@ def held_rule_on_known_runs(runs: Runs, params, ctx: Context, rule) -> dict:
 
 def drawn(runs: Runs, params, ctx: Context, rule) -> dict:
     """Every seed's losses over training, for the figure, and the validity rule on runs of known state."""
-    from ganpipe.study import conditions
-
     keys = ("step", "d_loss", "g_loss", "js_estimate", "d_acc_fake", "g_grad_norm_saturating", "g_grad_norm_nonsaturating")
     return {"F1_history": {str(seed): {k: runs.run(EXPERIMENT, conditions.BASE, seed).history[k].tolist() for k in keys}
-                           for seed in params.findings.seeds},
+                           for seed in _seeds(params)},
             "F1_held_rule": held_rule_on_known_runs(runs, params, ctx, rule)}
 
 
 def section(f: dict, r: ReportInputs) -> list[str]:
     o, t = f["observed"], f["thresholds"]
     seeds = list(f["seeds"])
-    fig, axes = r.plt.subplots(1, 1 + len(seeds), figsize=(3.6 + 2.6 * len(seeds), 3.2),
-                               gridspec_kw={"width_ratios": [1.6] + [1] * len(seeds)})
+    rows = 1 if len(seeds) <= 3 else 2  # more seeds: their samples in two rows beside the losses
+    cols = -(-len(seeds) // rows)
+    fig = r.plt.figure(figsize=(3.6 + 2.6 * cols, 3.2 * rows))
+    grid = fig.add_gridspec(rows, 1 + cols, width_ratios=[1.6] + [1] * cols)
+    axes = [fig.add_subplot(grid[:, 0])] + [fig.add_subplot(grid[i // cols, 1 + i % cols]) for i in range(len(seeds))]
     colors = r.sns.color_palette(n_colors=len(seeds))
     for color, seed in zip(colors, seeds):
         h = r.evidence["F1_history"][seed]
