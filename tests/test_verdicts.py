@@ -3,6 +3,7 @@
 import pytest
 
 from ganpipe.params import ValidityParams
+from ganpipe.report import tables
 from ganpipe.study import verdicts
 from ganpipe.study.claims import f1_collapse, f3_pileup, f3b_emboss, f4c_smooth
 
@@ -37,18 +38,18 @@ def test_seed_counts_give_the_state(holds, valid, state, k_n):
     ("1/29", 0.0061, 0.1718),    # ibid.
 ])
 def test_the_share_interval_is_wilsons_with_known_values(k_n, lo, hi):
-    got = verdicts.share_interval(k_n)
+    got = tables.share_interval(k_n)
     assert got == pytest.approx((lo, hi), abs=1e-4)
 
 
 def test_few_seeds_leave_a_wide_share_and_more_seeds_narrow_it():
-    assert verdicts.with_spread("3/3") == "3/3 (44-100%)"  # all three seeds: still only 'at least 44%'
-    assert verdicts.with_spread("1/3") == "1/3 (6-79%)"
-    lo3, hi3 = verdicts.share_interval("1/3")
-    lo12, hi12 = verdicts.share_interval("4/12")
+    assert tables.with_spread("3/3") == "3/3 (44-100%)"  # all three seeds: still only 'at least 44%'
+    assert tables.with_spread("1/3") == "1/3 (6-79%)"
+    lo3, hi3 = tables.share_interval("1/3")
+    lo12, hi12 = tables.share_interval("4/12")
     assert hi12 - lo12 < hi3 - lo3
     with pytest.raises(ValueError, match="k/n"):
-        verdicts.share_interval("4/3")
+        tables.share_interval("4/3")
 
 
 def test_a_seed_holds_only_when_all_its_checks_do():

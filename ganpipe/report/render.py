@@ -16,9 +16,8 @@ import numpy as np
 
 from ganpipe.measures.controls import autoscaled
 from ganpipe.report.figures import Figures, grids_figure
-from ganpipe.report.tables import fmt, table, value
+from ganpipe.report.tables import fmt, table, value, with_spread
 from ganpipe.running.files import write_bytes, write_text
-from ganpipe.study.verdicts import with_spread
 
 MODEL_COLUMNS = ["fid", "precision", "recall", "density", "coverage", "modes", "confidence", "brightness",
                  "peak_brightness", "background_noise", "edge_sharpness", "grey_page", "emboss_score"]

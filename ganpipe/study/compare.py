@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ganpipe.report.tables import table
-from ganpipe.study.verdicts import with_spread
+from ganpipe.report.tables import table, with_spread
 
 
 def _conditions(record: dict) -> list[dict]:

@@ -20,8 +20,8 @@ verdict; a condition whose runs failed validity is listed, and overrules nothing
     no testable condition                              -> inconclusive
 
 Seeds are draws of one experiment, so k/n estimates the share of seeds at which the claim holds;
-beside it stands that share's 95% interval (`share_interval`), the spread few seeds leave: 3/3 says
-at least 44%, 1/3 anything from 6% to 79%.
+the report gives that share's 95% interval beside it (ganpipe.report.tables.share_interval), the
+spread few seeds leave: 3/3 says at least 44%, 1/3 anything from 6% to 79%.
 """
 
 from __future__ import annotations
@@ -44,25 +44,6 @@ def state(holds: list[bool], valid: bool) -> str:
 
 def holds_in(holds: list[bool]) -> str:
     return f"{sum(map(bool, holds))}/{len(holds)}"
-
-
-def share_interval(k_of_n: str, z: float = 1.96) -> tuple[float, float]:
-    """The 95% Wilson score interval of the share of seeds at which a claim holds, from "k/n".
-    Wilson's, not the normal approximation: it stays inside [0, 1] and keeps its coverage at the
-    few seeds a study can afford, where k/n alone says 0 or 1 with no doubt at all."""
-    k, n = (int(x) for x in k_of_n.split("/"))
-    if n < 1 or not 0 <= k <= n:
-        raise ValueError(f"holds_in {k_of_n!r}: need k/n with 0 <= k <= n and n >= 1")
-    p, z2 = k / n, z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
-
-
-def with_spread(k_of_n: str) -> str:
-    """'1/3 (6-79%)': k/n with the 95% interval of the share it estimates."""
-    lo, hi = share_interval(k_of_n)
-    return f"{k_of_n} ({lo:.0%}-{hi:.0%})".replace("%-", "-")
 
 
 def check(value, required: str, ok: bool) -> dict:
