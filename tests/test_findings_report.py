@@ -70,6 +70,7 @@ def test_the_condition_map_runs_at_the_map_seeds(repo):
     evidence = json.loads((repo / "stages" / "findings" / "evidence.json").read_text())
     assert list(evidence["F1_history"]) == ["0", "1", "2", "3"]
     assert [s for s in evidence["F1_held_rule"] if s != "tenths_fail"] == ["0", "1", "2", "3"]
+    assert "F1 at 4 (0, 1, 2, 3), since its outcome differs between seeds" in report  # the scope says so up front
     assert "| its own setting | 4 |" in report and f"{f1['conditions'][0]['holds_in']} (" in report
 
 

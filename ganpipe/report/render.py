@@ -65,7 +65,9 @@ def render(out: Path, *, claims: dict, shows: dict[str, str], findings: dict, ev
     hands_on = [cid for cid, c in claims.items() if c.seeded]
     others = [cid for cid in claims if cid not in hands_on]
     md: list[str] = ["# The note's GAN findings, re-run", ""]
-    md += [_scope(provenance, evidence, params_summary), ""]
+    more = {cid: list(findings[cid]["seeds"]) for cid in hands_on
+            if len(findings[cid].get("seeds", {})) > len(evidence["seeds"])}
+    md += [_scope(provenance, evidence, params_summary, more), ""]
     md += ["## The note's hands-on findings", "",
            f"What the note saw when it trained GANs, and what happened here. {_tally(hands_on, findings)} "
            "A verdict counts seeds: **reproduced** at every seed, **mixed** at some, **not reproduced** at none, "
@@ -176,12 +178,15 @@ COLUMN_MEANS = {
 }
 
 
-def _scope(provenance: dict, evidence: dict, params_summary: dict) -> str:
+def _scope(provenance: dict, evidence: dict, params_summary: dict, more: dict[str, list[str]]) -> str:
+    """more: the findings whose own setting ran at more seeds than findings.seeds, and those seeds."""
     counts = provenance["data"]["counts"]
     seeds = ", ".join(str(s) for s in evidence["seeds"])
+    extra = "".join(f", {cid} at {len(s)} ({', '.join(s)}), since its outcome differs between seeds"
+                    for cid, s in more.items())
     return (f"*Scope:* MNIST from `{provenance['data']['source']}` ({counts['train']['total']:,} training and "
             f"{counts['test']['total']:,} test digits); each hands-on finding trained at {len(evidence['seeds'])} seeds "
-            f"({seeds}); the main WGAN at clip {params_summary['wgan_clip']}, the main GAN with the "
+            f"({seeds}){extra}; the main WGAN at clip {params_summary['wgan_clip']}, the main GAN with the "
             f"{params_summary['gan_generator']} generator; commit `{provenance['git_commit'][:10]}`, working tree "
             f"{working_tree(provenance)}. Every number is computed by the pipeline, every threshold is in "
             "`params.yaml` or comes from the controls (appendix).")
