@@ -35,6 +35,14 @@ def test_a_seed_that_parted_and_a_verdict_that_moved_are_named():
     assert "parted at 1." in text
 
 
+def test_a_seed_valid_on_one_side_only_parted_even_where_its_checks_agree():
+    a = {"F1": seeded({"0": True, "1": False, "2": False}, 1.0)}
+    b = {"F1": seeded({"0": True, "1": False, "2": False}, 1.0)}
+    b["F1"]["seeds"]["2"]["valid"] = False
+    assert compare(a, b)["seeds"] == [{"claim": "F1", "condition": "its own setting", "seed": "2", "a": False,
+                                       "b": False, "checks": ["valid"]}]
+
+
 def test_a_validity_check_that_failed_on_one_side_only_is_listed():
     a = {"F4": seeded({"0": False, "1": False}, 1.0)}
     b = {"F4": {**seeded({"0": False, "1": False}, 1.0, ok=False), "verdict": "inconclusive"}}

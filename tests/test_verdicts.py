@@ -67,6 +67,37 @@ def test_one_failed_validity_check_at_one_seed_makes_the_claim_inconclusive():
     assert out["validity"]["fine"] == {"value": {"0": 1.0, "1": 1.0, "2": 0.2}, "required": "anything", "ok": False}
 
 
+def bad() -> dict:
+    return {"fine": verdicts.check(0.6, "at most 0.14", False)}
+
+
+def test_at_more_seeds_an_invalid_seed_is_left_out_not_a_reason_for_no_verdict():
+    # six seeds, one whose run failed validity: judged on the five valid ones (at least three needed)
+    recs = {0: record(False), 1: record(True), 2: record(True), 3: record(False), 4: record(False), 5: record(True)}
+    validity = {s: ok() for s in recs} | {5: bad()}
+    out = verdicts.judge_seeds(recs, validity, {"black": ("c0",)}, min_valid=3)
+    assert out["verdict"] == "mixed" and out["holds_in"] == "2/5" and out["invalid_seeds"] == ["5"]
+    assert out["parts"]["black"]["held_at"] == ["1", "2"] and out["parts"]["black"]["holds_in"] == "2/5"
+    assert out["validity"]["fine"]["ok"] is False  # the failure stays on record
+    # four invalid of six leave two: too few to judge, so no verdict; the outcomes over every seed
+    four = validity | {0: bad(), 1: bad(), 2: bad()}
+    none = verdicts.judge_seeds(recs, four, min_valid=3)
+    assert none["verdict"] == "inconclusive" and none["holds_in"] == "3/6"
+
+
+def test_at_the_declared_seeds_every_seed_must_still_be_valid():
+    recs = {0: record(True), 1: record(True), 2: record(True)}
+    out = verdicts.judge_seeds(recs, {0: ok(), 1: ok(), 2: bad()}, min_valid=3)
+    assert out["verdict"] == "inconclusive"
+
+
+def test_a_left_out_seed_is_said_in_words():
+    cond = {"name": "base", "n_seeds": 6, "verdict": "mixed", "holds_in": "2/5", "invalid_seeds": ["5"],
+            "validity": {"g_loss_levelled": {"ok": False}}}
+    text = verdicts.in_words({"conditions": [cond], "verdict": "mixed", "holds_in": "2/5", "validity": {}}, 3)
+    assert "seed 5 not counted, its run failing a validity check (g_loss_levelled)" in text
+
+
 def test_spread_over_seeds():
     seeds = {"0": {"observed": {"a": 1.0, "b": "x"}}, "1": {"observed": {"a": 3.0, "b": "y"}}}
     assert verdicts.spread(seeds, "a") == {"mean": 2.0, "min": 1.0, "max": 3.0}

@@ -394,7 +394,13 @@ def _validity_word(f: dict) -> str:
     failed = [name for name, v in f.get("validity", {}).items() if not v["ok"]]
     if not f.get("validity"):
         return "n/a" if "scope" in f else "ok"
-    return "ok" if not failed else "failed: " + ", ".join(failed)
+    if not failed:
+        return "ok"
+    bad = f.get("invalid_seeds") or []
+    if f.get("verdict") != "inconclusive" and bad:  # enough valid seeds: the others listed, not counted
+        return (f"ok at {len(f['seeds']) - len(bad)} of {len(f['seeds'])} seeds; seed{'s' * (len(bad) > 1)} "
+                f"{', '.join(bad)} not counted ({', '.join(failed)} failed)")
+    return "failed: " + ", ".join(failed)
 
 
 def _seed_tables(f: dict) -> list[str]:
@@ -412,7 +418,9 @@ def _seed_tables(f: dict) -> list[str]:
     out += [table(["check"] + [f"seed {s}" for s in seeds] + ["holds in"],
                    [[c] + [f["seeds"][s]["checks"][c] for s in seeds] + [with_spread(f["checks"][c])] for c in checks]
                    + [["**all checks**"] + [f["seeds"][s]["holds"] for s in seeds]
-                      + [with_spread(f"{sum(x['holds'] for x in f['seeds'].values())}/{len(seeds)}")]]
+                      + [with_spread((f.get("conditions") or [f])[0]["holds_in"])]]
+                   + ([["counted (valid)"] + [f["seeds"][s].get("valid", True) for s in seeds] + [""]]
+                      if f.get("invalid_seeds") else [])
                    + [["each late snapshot"] + [_late_cell(f["seeds"][s].get("late", [])) for s in seeds] + [""]]),
             "", "The checks read each measure's median over the snapshots of the last third of training; the last row "
             "shows whether all checks held at each of those snapshots alone.", ""]

@@ -30,7 +30,7 @@ def _relative(a, b) -> float | None:
 
 def compare(a: dict, b: dict) -> dict:
     """What two findings records share, and where they part: each claim's verdict on both sides; each
-    seed of each condition run on both whose outcome (all checks hold) differs; each validity check
+    seed of each condition run on both whose outcome (all checks hold, or the seed's validity) differs; each validity check
     that passed on one side only; and how far the observed numbers moved (median relative change)."""
     verdicts, seeds, validity, drift = [], [], [], []
     shared_seeds = 0
@@ -56,8 +56,10 @@ def compare(a: dict, b: dict) -> dict:
                 shared_seeds += 1
                 changes = [r for k, v in sa["observed"].items() if (r := _relative(v, sb["observed"].get(k))) is not None]
                 drift.extend(changes)
-                if sa["holds"] != sb["holds"]:
+                if sa["holds"] != sb["holds"] or sa.get("valid", True) != sb.get("valid", True):
                     parted = [k for k in sa["checks"] if sa["checks"][k] != sb["checks"].get(k)]
+                    if sa.get("valid", True) != sb.get("valid", True):
+                        parted.append("valid")
                     seeds.append({"claim": cid, "condition": ca.get("label", ca["name"]), "seed": seed,
                                   "a": sa["holds"], "b": sb["holds"], "checks": parted})
     return {"verdicts": verdicts, "seeds": seeds, "validity": validity, "shared_seeds": shared_seeds,

@@ -38,16 +38,10 @@ class Job:
     folder: Path
 
 
-def own_seeds(exp, seeds: list[int]) -> tuple[int, ...]:
-    """The seeds an experiment's own setting runs at: its own `seeds` where it has them (a claim whose
-    outcome differs between seeds runs more), else findings.seeds."""
-    return tuple(exp.seeds or seeds)
-
-
 def conditions(exp, seeds: list[int], map_seeds: list[int]) -> list[Condition]:
     """The experiment's own setting first, then each cell of its map (at every seed as well if the
     experiment confirms it). An experiment with seeds of its own runs at those instead."""
-    seeds = own_seeds(exp, seeds)
+    seeds = exp.seeds or seeds
     found = [Condition(BASE, {}, tuple(seeds))]
     for name, overrides in exp.cells().items():
         at = [*map_seeds, *seeds] if name in exp.confirm else map_seeds

@@ -87,21 +87,22 @@ def judge_seeded(claim: Claim, params: Params, runs: Runs, ctx: Context, t: dict
                             "late_window": late_window(answers, f.validity.late_snapshots_min)}
         results.append({"name": cond.name, "label": conditions.label(cond.name), "condition": cond.overrides,
                         "n_seeds": len(cond.seeds),
-                        **verdicts.judge_seeds(records, checks, claim.parts), "template": records[cond.seeds[0]]})
+                        **verdicts.judge_seeds(records, checks, claim.parts, min_valid=len(f.seeds)),
+                        "template": records[cond.seeds[0]]})
     template = results[0]["template"]
     for r in results:
         del r["template"]
     main = results[0]
     spread = {k: verdicts.spread(main["seeds"], k) for k in template["observed"]}
     spread = {k: v for k, v in spread.items() if v is not None}  # numbers only, not per-clip tables
-    keep = ("name", "label", "condition", "n_seeds", "validity", "holds_in", "verdict", "seeds", "parts")
+    keep = ("name", "label", "condition", "n_seeds", "validity", "holds_in", "verdict", "seeds", "parts", "invalid_seeds")
     table = [{k: r[k] for k in keep if k in r} for r in results]
     record = {"claim": template["claim"], "measure": template["measure"], "thresholds": template["thresholds"],
               "observed": {k: v["mean"] for k, v in spread.items()}, "spread": spread,
-              "checks": {k: verdicts.holds_in([s["checks"][k] for s in main["seeds"].values()])
+              "checks": {k: verdicts.holds_in([main["seeds"][s]["checks"][k] for s in counted(main)])
                          for k in template["checks"]},
               "said": claim.said or {},
-              **{k: main[k] for k in ("seeds", "validity")},
+              **{k: main[k] for k in ("seeds", "validity", "invalid_seeds")},
               **verdicts.headline(table, len(f.seeds))}
     if claim.parts:
         # each part's headline over the conditions, as the claim's; its seeds from the condition deciding it
@@ -115,6 +116,13 @@ def judge_seeded(claim: Claim, params: Params, runs: Runs, ctx: Context, t: dict
         record["conditions"] = table
         record["conditions_summary"] = verdicts.map_summary(table, len(f.seeds))
     return record
+
+
+def counted(condition: dict) -> list[str]:
+    """The seeds a condition's counts read: its valid seeds where it gave a verdict, else every seed."""
+    if condition["verdict"] == verdicts.INCONCLUSIVE:
+        return list(condition["seeds"])
+    return [s for s in condition["seeds"] if s not in condition.get("invalid_seeds", [])]
 
 
 def judge_single(claim: Claim, inputs: SingleInputs, t: dict) -> tuple[dict, dict]:

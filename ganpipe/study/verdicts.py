@@ -1,14 +1,20 @@
 """From per-seed checks to a verdict (docs/design.md section 1b), on plain records.
 
 A training-based claim is judged at each seed of each of its conditions: the checks of that seed's
-numbers, and whether all hold. Before that counts, the condition's validity checks (trained, the
-manipulation took effect, equal conditions) must pass at every seed: otherwise it could not test the
-claim. One condition:
+numbers, and whether all hold. Before a seed counts, the condition's validity checks (trained, the
+manipulation took effect, equal conditions) must pass there. A condition needs as many valid seeds
+as findings.seeds holds (`min_valid`): one run at those seeds, every seed; one run at more seeds (a
+claim whose outcome differs between seeds), enough of them, the invalid ones listed and not
+counted. Otherwise it could not test the claim. One condition:
 
-    validity failed anywhere  -> inconclusive
-    holds at every seed       -> reproduced
-    holds at some seeds       -> mixed
-    holds at none             -> not reproduced
+    too few valid seeds             -> inconclusive
+    holds at every valid seed       -> reproduced
+    holds at some                   -> mixed
+    holds at none                   -> not reproduced
+
+Counting only enough valid seeds, not every seed, keeps more seeds from turning a verdict into
+"inconclusive" by one run whose validity check hovers: the more seeds, the likelier one of them
+fails a chaotic check, so "every seed valid" would punish the very runs that make k/n firmer.
 
 The claim's headline comes from the conditions that could test it: those run at every seed of
 findings.seeds with valid runs there (`headline`). A condition scanned at fewer seeds is a lead, not a
@@ -64,24 +70,30 @@ def merge_validity(per_seed: dict[int, dict[str, dict]]) -> dict[str, dict]:
 
 
 def judge_seeds(records: dict[int, dict], validity: dict[int, dict[str, dict]],
-                parts: dict[str, tuple[str, ...]] | None = None) -> dict:
+                parts: dict[str, tuple[str, ...]] | None = None, min_valid: int | None = None) -> dict:
     """records: seed -> a judged record (with `observed`, `checks` and optionally `late`, the answer
     at each late snapshot); validity: seed -> checks; parts: a claim's statements judged apart (part ->
-    the checks it reads). Returns one condition's seed-level part: seeds, holds_in, validity, verdict
-    (and parts, each with its own holds_in and verdict)."""
+    the checks it reads); min_valid: the valid seeds a verdict needs (default: every seed). Returns
+    one condition's seed-level part: seeds (each with `valid`), holds_in (over the valid seeds, when
+    enough are), validity, verdict, invalid_seeds (and parts, each with its own holds_in and verdict)."""
     seeds = {str(seed): {"observed": r["observed"], "checks": r["checks"], "holds": all(r["checks"].values()),
+                         "valid": all(c["ok"] for c in validity[seed].values()),
                          **({"late": r["late"]} if "late" in r else {})}
              for seed, r in sorted(records.items())}
-    holds = [s["holds"] for s in seeds.values()]
-    merged = merge_validity(validity)
-    valid = all(v["ok"] for v in merged.values())
-    out = {"seeds": seeds, "holds_in": holds_in(holds), "validity": merged, "verdict": state(holds, valid)}
+    counted = [s for s, r in seeds.items() if r["valid"]]
+    enough = len(counted) >= (len(seeds) if min_valid is None else min(min_valid, len(seeds)))
+    if not enough:  # no verdict; the seeds' outcomes still shown, over every seed, as runs that do not count
+        counted = list(seeds)
+    holds = [seeds[s]["holds"] for s in counted]
+    out = {"seeds": seeds, "holds_in": holds_in(holds), "validity": merge_validity(validity),
+           "verdict": state(holds, enough), "invalid_seeds": [s for s, r in seeds.items() if not r["valid"]]}
     if parts:
         out["parts"] = {}
         for part, names in parts.items():
-            held = [all(s["checks"][n] for n in names) for s in seeds.values()]
-            out["parts"][part] = {"checks": list(names), "holds_in": holds_in(held), "verdict": state(held, valid),
-                                  "held_at": [seed for seed, h in zip(seeds, held) if h]}
+            held = {s: all(seeds[s]["checks"][n] for n in names) for s in counted}
+            out["parts"][part] = {"checks": list(names), "holds_in": holds_in(list(held.values())),
+                                  "verdict": state(list(held.values()), enough),
+                                  "held_at": [s for s, h in held.items() if h]}
     return out
 
 
@@ -187,6 +199,12 @@ def in_words(f: dict, n_seeds: int) -> str:
             text += f"; {part}: at {where} ({p['holds_in']}), in runs that do not count"
         else:
             text += f"; {part}: {p['verdict']} ({p['holds_in']}: {where})"
+    for c in able:  # enough valid seeds for a verdict; the others are named, not counted
+        if c.get("invalid_seeds"):
+            bad = c["invalid_seeds"]
+            failed = ", ".join(sorted(name for name, v in c["validity"].items() if not v["ok"]))
+            text += (f"; {under(c['name'])} seed{'s' * (len(bad) > 1)} {', '.join(bad)} not counted, "
+                     f"{'their runs' if len(bad) > 1 else 'its run'} failing a validity check ({failed})")
     if lead_conds:
         text += f"; it held {'; '.join(under(c['name']) for c in lead_conds)} at the one seed scanned, still to confirm at every seed"
     # run at every seed, held at some, but not valid: no verdict, and still worth a student's look
