@@ -66,8 +66,9 @@ def validity(ev: dict, v: ValidityParams, rule) -> dict:
 
 
 def _seeds(params) -> tuple[int, ...]:
+    """The seeds the arm's own setting ran at: its own `seeds` where params.yaml gives them."""
     f = params.findings
-    return conditions.own_seeds(f.experiments[EXPERIMENT], f.seeds)
+    return conditions.conditions(f.experiments[EXPERIMENT], f.seeds, f.map_seeds)[0].seeds
 
 
 def held_rule_on_known_runs(runs: Runs, params, ctx: Context, rule) -> dict:
