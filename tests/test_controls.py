@@ -106,3 +106,26 @@ def test_a_grey_page_is_told_from_a_black_page_under_noise(result, bundled):
     assert noisiest < c["threshold"] < min(d["value"] for d in c["doses"])
     embossed = controls.uint8(controls.embossed(controls.unit(bundled[:128]), 0.3))
     assert metrics.grey_page(embossed) > c["threshold"]  # a relief sits on a grey page as well
+
+
+def test_a_reading_between_the_controls_decides_nothing(result, bundled):
+    """The rule that keeps a run whose reading sits at its line from deciding a claim, on images of
+    known state: a dose and a negative are decided, a dose between the controls' weakest noise and
+    their strongest negative (blur sigma 3) is not, on whichever side of the line it lands."""
+    from ganpipe.study.claims.claim import Claim
+    from ganpipe.study.judge import clear_of_controls
+
+    claim = Claim("F4", "noise", judge=None, section=None, lines={"noise": "background_noise"})
+    x, rng = controls.unit(bundled[-512:][:P.n]), np.random.default_rng(0)
+    noise = lambda images: metrics.background_noise(controls.uint8(images))  # noqa: E731
+    c = result["background_noise"]
+    decided = {"strong noise": noise(controls.with_background_noise(x, 0.1, rng)), "real digits": noise(x),
+               "blur sigma 2": noise(controls.blurred(x, 2.0)), "the weakest dose itself": c["weakest_dose"],
+               "the strongest negative itself": c["strongest_negative"]}
+    for name, reading in decided.items():
+        assert clear_of_controls(claim, {"noise": reading}, result)["ok"], name
+    between = [noise(controls.with_background_noise(x, level, rng)) for level in (0.036, 0.044)]
+    assert c["strongest_negative"] < between[0] < c["threshold"] < between[1] < c["weakest_dose"], between
+    for reading in between:
+        check = clear_of_controls(claim, {"noise": reading}, result)
+        assert not check["ok"] and check["value"] == {"noise": reading}

@@ -306,7 +306,10 @@ def _controls_section(evidence: dict, strip: dict, figs: Figures, plt) -> list[s
           "Before any measure judges a run it is checked on controls made from real test digits (weights, for the "
           "pile-up): the artifact at known doses (must count) and inputs without it (must not). Its threshold comes "
           "from the controls by the rule in `findings.controls.threshold_at`: strongest negative + "
-          "threshold_at x (weakest dose - strongest negative). A measure that did "
+          "threshold_at x (weakest dose - strongest negative). The controls decide a reading only outside the band "
+          "between the strongest negative and the weakest dose (column *undecided between*): a run whose reading "
+          "falls inside it lands on either side of the threshold by chance, so its seed does not count (validity "
+          "check `clear_of_controls`). A measure that did "
           "not separate its controls would make its claims inconclusive; the measures the verdicts used before, and "
           "why each was replaced, are in the last columns.", ""]
     rows = []
@@ -315,10 +318,11 @@ def _controls_section(evidence: dict, strip: dict, figs: Figures, plt) -> list[s
         negs = ", ".join(f"{n['name']}: {fmt(n['value'])}" for n in c["negatives"])
         old = c.get("replaced", {})
         rows.append([f"`{name}`", "/".join(c["claims"]), "higher" if c["direction"] > 0 else "lower", doses, negs,
-                     fmt(c["threshold"]), c["separates"], f"`{old.get('measure', '')}`",
+                     fmt(c["threshold"]), "-".join(fmt(v) for v in sorted((c["strongest_negative"], c["weakest_dose"]))),
+                     c["separates"], f"`{old.get('measure', '')}`",
                      f"{'separates' if old.get('separates') else 'fails'}: {old.get('why', '')}"])
     md += [table(["measure", "claims", "artifact is", "positive controls (doses)", "negative controls", "threshold",
-                   "separates", "replaced", "why replaced"], rows), ""]
+                   "undecided between", "separates", "replaced", "why replaced"], rows), ""]
     if strip:
         fig, axes = plt.subplots(len(strip), max(len(v) for v in strip.values()),
                                  figsize=(1.1 * max(len(v) for v in strip.values()), 1.7 * len(strip)), squeeze=False)

@@ -1,6 +1,7 @@
 """One claim judged from its runs: at every seed of every condition, its checks and its validity
-checks (the claim's own, plus two that every training-based claim shares: its measures passed their
-controls, and the last third of training holds enough snapshots to judge).
+checks (the claim's own, plus those every training-based claim shares: its measures passed their
+controls, the last third of training holds enough snapshots to judge, and each reading compared with
+a control's line lies where the controls decide it).
 
 The checks read the last third of training, not its last snapshot: each number the claim's
 evidence gives is the median of its values at the snapshots of the last third (`late_evidence`). A
@@ -35,6 +36,23 @@ def proven(claim: Claim, controls: dict) -> dict:
     """Validity: the claim's measures separated their controls before judging anything."""
     ok = {n: controls[n]["separates"] for n in claim.measures}
     return verdicts.check(ok, "each measure the claim reads separates its controls", all(ok.values()))
+
+
+def clear_of_controls(claim: Claim, judged: dict, controls: dict) -> dict:
+    """Validity: each reading the checks compare with a control's line lies where the controls decide
+    it, at or beyond the weakest dose or at or short of the strongest negative. Between the two the
+    controls show no case: the line's place there is the declared rule's (threshold_at), and which
+    side of it a run lands on is chance, floats and seed, not the artifact (docs/design.md, section 8)."""
+    values, bands = {}, []
+    ok = True
+    for key, measure in (claim.lines or {}).items():
+        c, v = controls[measure], judged[key]
+        low, high = sorted((c["strongest_negative"], c["weakest_dose"]))
+        values[key] = v
+        bands.append(f"{measure} {low:.3g}-{high:.3g}")
+        ok = ok and not (low < v < high)
+    return verdicts.check(values, "each reading compared with a control's line lies outside the band between its "
+                          f"strongest negative and weakest dose ({'; '.join(bands)}), where the controls decide it", ok)
 
 
 def _number(v) -> bool:
@@ -85,6 +103,8 @@ def judge_seeded(claim: Claim, params: Params, runs: Runs, ctx: Context, t: dict
             records[seed] = {**claim.judge(judged, t), "late": answers}
             checks[seed] = {"measures_proven": proven(claim, controls), **claim.validity(end, f.validity, rule),
                             "late_window": late_window(answers, f.validity.late_snapshots_min)}
+            if claim.lines:
+                checks[seed]["clear_of_controls"] = clear_of_controls(claim, judged, controls)
         results.append({"name": cond.name, "label": conditions.label(cond.name), "condition": cond.overrides,
                         "n_seeds": len(cond.seeds),
                         **verdicts.judge_seeds(records, checks, claim.parts, min_valid=len(f.seeds)),

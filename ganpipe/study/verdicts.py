@@ -209,8 +209,12 @@ def in_words(f: dict, n_seeds: int) -> str:
         text += f"; it held {'; '.join(under(c['name']) for c in lead_conds)} at the one seed scanned, still to confirm at every seed"
     # run at every seed, held at some, but not valid: no verdict, and still worth a student's look
     for c in conds:
-        if c["n_seeds"] >= n_seeds and c["verdict"] == INCONCLUSIVE and not c["holds_in"].startswith("0/"):
-            failed = ", ".join(sorted(name for name, v in c["validity"].items() if not v["ok"]))
+        if c["n_seeds"] < n_seeds or c["verdict"] != INCONCLUSIVE:
+            continue
+        failed = ", ".join(sorted(name for name, v in c["validity"].items() if not v["ok"]))
+        if not c["holds_in"].startswith("0/"):
             text += (f"; {under(c['name'])} it showed at {c['holds_in']} seeds, but in runs that failed "
                      f"a validity check ({failed}), which do not count")
+        elif h["verdict"] != INCONCLUSIVE:  # a verdict from elsewhere; say why this one gave none
+            text += f"; {under(c['name'])} no verdict, its runs failing a validity check ({failed})"
     return text

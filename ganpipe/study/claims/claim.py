@@ -33,6 +33,9 @@ class Claim:
     # training-based
     experiments: Callable[[list[str]], list[str]] | None = None  # the sweep -> experiments read (first: its conditions)
     measures: tuple[str, ...] = ()  # the controlled measures its checks read
+    # the readings its checks compare with a control's line: evidence key -> measure (a reading that
+    # falls between the measure's controls decides nothing: ganpipe.study.judge.clear_of_controls)
+    lines: dict[str, str] | None = None
     evidence: Callable | None = None
     validity: Callable | None = None
     own_conditions: bool = False  # the conditions are the first experiment's alone (F5 against conv5's base)

@@ -80,4 +80,5 @@ def section(f: dict, r: ReportInputs) -> list[str]:
 SAID = {"weights_at_boundary": "the critic's weights piled up at the clip"}
 
 CLAIM = Claim("F3", "Weight clipping piles weights at the boundary", judge, section,
-              experiments=lambda names: names, measures=("boundary_share",), evidence=evidence, validity=validity, said=SAID)
+              experiments=lambda names: names, measures=("boundary_share",),
+              lines={"boundary_share": "boundary_share"}, evidence=evidence, validity=validity, said=SAID)

@@ -19,6 +19,7 @@ def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = 
     now = {c: upto(s, step) for c, s in series.items()}
     return {"step": int(step), "paper_clip": str(ctx.clips[paper]), "largest_clip": str(ctx.clips[largest]),
             "emboss_score": {c: s["emboss_score"][-1] for c, s in now.items()},
+            "emboss_at_largest_clip": now[str(ctx.clips[largest])]["emboss_score"][-1],
             "emboss_score_autoscaled": {c: s["emboss_score_autoscaled"][-1] for c, s in now.items()},
             "grey_page": {c: s["grey_page"][-1] for c, s in now.items()},
             "fid": {c: s["fid"][-1] for c, s in now.items()}, "real_emboss_score": ctx.real["emboss_score"],
@@ -46,7 +47,7 @@ def judge(ev: dict, t: dict) -> dict:
         "clip, at a fixed range [0, 1]; the same, autoscaled per image as the note's display, is shown beside it",
         ev,
         {"emboss_score": limit, "grey_page": t["grey_page"]},  # the grey page: what is drawn, not a check
-        {"embossed_at_large_clip": ev["emboss_score"][large] >= limit,
+        {"embossed_at_large_clip": ev["emboss_at_largest_clip"] >= limit,
          "more_than_at_paper_clip": ev["emboss_score"][large] > ev["emboss_score"][paper]},
     )
 
@@ -115,5 +116,6 @@ def section(f: dict, r: ReportInputs) -> list[str]:
 SAID = {"embossed_at_large_clip": "the largest clip's samples were embossed", "more_than_at_paper_clip": "they had more relief than at the paper's clip"}
 
 CLAIM = Claim("F3b", "Large clip values emboss the samples", judge, section,
-              experiments=lambda names: names, measures=("emboss_score",), evidence=evidence, validity=validity,
+              experiments=lambda names: names, measures=("emboss_score",),
+              lines={"emboss_at_largest_clip": "emboss_score"}, evidence=evidence, validity=validity,
               map_samples=("SWEEP",), map_autoscaled=True, said=SAID)

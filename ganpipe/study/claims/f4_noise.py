@@ -91,5 +91,6 @@ def section(f: dict, r: ReportInputs) -> list[str]:
 SAID = {"noise_does_not_fade": "the fc head's noise did not fade over training", "noisy_at_end": "its samples were noisy at the end"}
 
 CLAIM = Claim("F4", "Fully connected generator: noise around the digit", judge, section,
-              experiments=head_experiments("fc"), measures=("background_noise",), evidence=evidence,
+              experiments=head_experiments("fc"), measures=("background_noise",),
+              lines={"fc_noise_end": "background_noise"}, evidence=evidence,
               validity=head_validity("fc"), map_samples=(HEADS["fc"],), said=SAID)

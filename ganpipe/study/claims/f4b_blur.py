@@ -34,5 +34,5 @@ def section(f: dict, r: ReportInputs) -> list[str]:
 SAID = {"blurred_at_end": "the 3x3 head's samples were blurred"}
 
 CLAIM = Claim("F4b", "3x3 conv output layer: blur", judge, section, experiments=head_experiments("conv3"),
-              measures=("edge_sharpness",), evidence=evidence, validity=head_validity("conv3"),
+              measures=("edge_sharpness",), lines={"conv3_sharpness_end": "edge_sharpness"}, evidence=evidence, validity=head_validity("conv3"),
               map_samples=(HEADS["conv3"],), said=SAID)

@@ -33,5 +33,5 @@ def section(f: dict, r: ReportInputs) -> list[str]:
 SAID = {"less_noise_than_fc": "the 5x5 head drew less noise than the fc head", "no_noise": "it drew no noise around the digit"}
 
 CLAIM = Claim("F4c", "5x5 conv output layer: smooth digits", judge, section, experiments=head_experiments("conv5"),
-              measures=("background_noise",), evidence=evidence, validity=head_validity("conv5", "fc"),
+              measures=("background_noise",), lines={"conv5_noise_end": "background_noise"}, evidence=evidence, validity=head_validity("conv5", "fc"),
               map_samples=(HEADS["conv5"], HEADS["fc"]), said=SAID)
