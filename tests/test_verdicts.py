@@ -271,3 +271,12 @@ def test_the_why_column_says_the_checks_in_words():
     assert _why(f) == "the samples went black at 0 of 3 seeds (while D's loss collapsed at 3 of 3 seeds)"
     f |= {"verdict": "mixed", "decided_by": ["model=wgan"], "conditions": [{"name": "model=wgan", "label": "under the WGAN"}]}
     assert _why(f) == "held at some seeds under the WGAN"
+    # decided elsewhere, not reproduced: the reason is that condition's checks at its valid seeds,
+    # not the own setting's (which held there, in runs that did not count)
+    seeds = {"0": {"valid": True, "checks": {"d_loss_collapsed": True, "samples_black": False}},
+             "1": {"valid": True, "checks": {"d_loss_collapsed": True, "samples_black": False}},
+             "2": {"valid": False, "checks": {"d_loss_collapsed": True, "samples_black": True}}}
+    f |= {"verdict": "not reproduced", "checks": {"d_loss_collapsed": "3/3", "samples_black": "3/3"},
+          "conditions": [{"name": "model=wgan", "label": "under the WGAN", "seeds": seeds}]}
+    assert _why(f) == ("under the WGAN: the samples went black at 0 of 2 seeds "
+                       "(while D's loss collapsed at 2 of 2 seeds)")

@@ -209,16 +209,29 @@ def _under(f: dict, name: str) -> str:
     return words if words.startswith("under ") else f"under {words}"
 
 
+def _decisive_checks(f: dict) -> tuple[dict, str]:
+    """The per-check counts ("2/3") behind the headline, and where they come from: the experiment's
+    own setting, or, when only other conditions decided, the first of those (its valid seeds)."""
+    by = [n for n in f.get("decided_by", []) if n != "base"]
+    if not by or "base" in f.get("decided_by", []):
+        return f.get("checks", {}), ""
+    cond = next(c for c in f["conditions"] if c["name"] == by[0])
+    valid = [s for s in cond["seeds"].values() if s.get("valid", True)]
+    counts = {k: f"{sum(s['checks'][k] for s in valid)}/{len(valid)}" for k in valid[0]["checks"]} if valid else {}
+    return counts, _under(f, by[0])
+
+
 def _why(f: dict) -> str:
-    """The verdict's reason in one plain clause."""
+    """The verdict's reason in one plain clause, from the checks of the conditions that decided it."""
     failed = [name for name, v in f.get("validity", {}).items() if not v["ok"]]
     if f["verdict"] == "inconclusive":
         return f"not tested: {', '.join(failed)} failed"
     by = [n for n in f.get("decided_by", []) if n != "base"]
     if by and f["verdict"] != "not reproduced":  # decided under conditions other than the experiment's own
-        where = "; ".join(_under(f, n) for n in by)
+        where = "; ".join(_under(f, n) for n in f["decided_by"])
         return f"{'every check held at every seed' if f['verdict'] == 'reproduced' else 'held at some seeds'} {where}"
-    checks, said = f.get("checks", {}), f.get("said", {})
+    checks, where = _decisive_checks(f)
+    said = f.get("said", {})
 
     def at(k: str) -> str:  # "the samples went black at 1 of 3 seeds"
         k_of_n = checks[k].split("/")
@@ -232,7 +245,7 @@ def _why(f: dict) -> str:
     reason = "; ".join(at(k) for k in missed) or "its checks failed"
     if f["verdict"] == "not reproduced" and held:
         reason += f" (while {'; '.join(at(k) for k in held)})"
-    return reason
+    return f"{where}: {reason}" if where else reason
 
 
 MEASURE_WORDS = {"boundary_share": "share of the critic's weights within 1% of +-clip",
