@@ -155,6 +155,34 @@ def test_the_default_pool_runs_each_run_on_a_one_thread_worker_and_reports_progr
     assert not list(folder.joinpath("default").rglob(".*"))  # no staging folder, marker or temporary file left
 
 
+def test_a_run_shares_the_cores_in_proportion_to_its_work():
+    assert pool.niceness(8.0, 8.0) == 0
+    assert pool.niceness(8.0 / pool.NICE_RATIO ** 5, 8.0) == 5  # a fifth as much work: a 1.25^5 smaller share
+    assert pool.niceness(2.0, 8.0) == 6  # log(4) / log(1.25) = 6.2
+    assert pool.niceness(1e-9, 8.0) == 19  # the kernel's range
+
+
+@pytest.mark.slow
+def test_the_pool_runs_a_shorter_run_at_a_smaller_share_and_changes_no_number(project, tmp_path):
+    """The same two seeds' runs as the default's, beside a map cell of twice their steps: that one
+    at niceness 0, the others at log(2) / log(1.25) = 3, and the runs both experiments share are
+    byte for byte the same."""
+    from ganpipe.pipeline.experiment import run_experiment
+
+    folder, params, summary, _ = project
+    raw = yaml.safe_load(params.read_text())
+    raw["findings"]["experiments"]["e"]["map"] = {"steps": [LOOP["steps"] * 2]}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    longer = run_experiment("e", load_params(tmp_path / "params.yaml"), tmp_path / "out",
+                            folder / "prepare" / "mnist.npz", progress=Watched("experiment e", 3))
+    nice = {(r["condition"], r["seed"]): r["worker"]["nice"] for r in longer["runs"]}
+    assert nice == {("base", 0): 3, ("base", 1): 3, ("steps=240", 0): 0}, nice
+    assert {r["worker"]["nice"] for r in summary["runs"]} == {0}  # equal runs, equal shares
+    base, ours = outputs(folder / "default"), outputs(tmp_path / "out")
+    shared = [rel for rel in base if rel.startswith("base/")]
+    assert shared and all(base[rel] == ours[rel] for rel in shared)
+
+
 @pytest.mark.slow
 def test_a_dask_local_cluster_gives_the_default_runs_bit_for_bit(project, monkeypatch, tmp_path):
     from ganpipe.pipeline.experiment import run_experiment

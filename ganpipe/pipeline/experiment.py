@@ -88,16 +88,23 @@ def _write_returned(record: dict, folder: Path) -> None:
     _publish(staging, folder)
 
 
-def longest_first(jobs: list[conditions.Job]) -> list[int]:
-    """The jobs' indices, most training FLOPs first. Workers take runs in the order given, so the
-    longest run listed last would start last and run alone on one core while the others idle."""
+def work(jobs: list[conditions.Job]) -> list[float]:
+    """Each job's training FLOPs: its step's count (which depends on the architecture, not on how
+    long or how watched) times its steps."""
     per_step: dict[str, int] = {}
-    for job in jobs:  # a step's count depends on the architecture, not on how long or how watched
+    for job in jobs:
         key = job.cfg.model_dump_json(exclude={"steps", *conditions.LOGGING})
         if key not in per_step:
             per_step[key] = cost.step_flops(job.cfg.model, job.cfg)
-    work = [per_step[job.cfg.model_dump_json(exclude={"steps", *conditions.LOGGING})] * job.cfg.steps for job in jobs]
-    return sorted(range(len(jobs)), key=lambda i: -work[i])
+    return [float(per_step[job.cfg.model_dump_json(exclude={"steps", *conditions.LOGGING})] * job.cfg.steps)
+            for job in jobs]
+
+
+def longest_first(jobs: list[conditions.Job]) -> list[int]:
+    """The jobs' indices, most training FLOPs first. Workers take runs in the order given, so the
+    longest run listed last would start last and run alone on one core while the others idle."""
+    flops = work(jobs)
+    return sorted(range(len(jobs)), key=lambda i: -flops[i])
 
 
 def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST, resume: str = "auto",
@@ -122,7 +129,8 @@ def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST
                                   job.cfg, {"condition": job.condition, "findings_seed": str(job.seed)})
                    for job in jobs]
         todo = [Run(f"{name} {job.condition} seed {job.seed}", job.cfg.steps, _run_job,
-                    (job, params, data_path, resume, run_id)) for job, run_id in zip(jobs, run_ids)]
+                    (job, params, data_path, resume, run_id), flops)
+                for job, run_id, flops in zip(jobs, run_ids, work(jobs))]
         order = longest_first(jobs)  # the results come back in this order, then in the jobs' own
         try:
             if kind == "pool":
@@ -159,7 +167,7 @@ def _run_on_dask(name: str, jobs: list[conditions.Job], todo: list[Run], out: Pa
             # would fail every run when that worker dies
             data = client.scatter(data_path.read_bytes(), hash=False, broadcast=True)
             workers = len(client.scheduler_info(n_workers=-1)["workers"])
-            todo = [Run(r.label, r.total, r.fn, (*r.args, (marker, token), data)) for r in todo]
+            todo = [Run(r.label, r.total, r.fn, (*r.args, (marker, token), data), r.work) for r in todo]
             runs = cluster.run_all(client, kind, todo, f"experiment {name}", progress)
     finally:
         marker.unlink(missing_ok=True)

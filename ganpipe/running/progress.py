@@ -20,6 +20,7 @@ class Run:
     total: int  # its steps
     fn: Callable  # fn(*args, should_stop=...) -> dict
     args: tuple
+    work: float = 1.0  # its expected compute, in any unit shared by the runs beside it (the pool shares the cores by it)
 
 
 class Throttle:
