@@ -6,7 +6,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from ganpipe.cli import app
-from ganpipe.study.compare import as_markdown, compare
+from ganpipe.study.compare import _conditions, as_markdown, compare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,9 +53,8 @@ def test_a_validity_check_that_failed_on_one_side_only_is_listed():
 def test_the_committed_findings_against_themselves_part_nowhere(tmp_path):
     committed = ROOT / "stages" / "findings" / "findings.json"
     moved = json.loads(committed.read_text())
-    f1 = moved["F1"]
-    own = f1["conditions"][0] if f1.get("conditions") else f1  # a condition map, when there is one, holds the seeds
-    own["seeds"]["0"]["holds"] = not own["seeds"]["0"]["holds"]
+    own = _conditions(moved["F1"])[0]["seeds"]["0"]  # the same dict, wherever the findings keep the own setting
+    own["holds"] = not own["holds"]
     (tmp_path / "moved.json").write_text(json.dumps(moved))
     runner = CliRunner()
     same = runner.invoke(app, ["compare", str(committed), str(committed)])
