@@ -155,6 +155,33 @@ def test_the_default_pool_runs_each_run_on_a_one_thread_worker_and_reports_progr
     assert not list(folder.joinpath("default").rglob(".*"))  # no staging folder, marker or temporary file left
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["pool", "dask"])
+def test_the_workers_get_ganpipes_settings_whatever_forkserver_this_process_started_before(
+        project, monkeypatch, tmp_path, executor):
+    """A forkserver is one per process and its children inherit the environment it started in: one
+    that other code started first (a measuring pool, an earlier test) from an environment without
+    ganpipe's spin count must not hand the runs its own."""
+    from multiprocessing import forkserver, get_context
+
+    from ganpipe.pipeline.experiment import run_experiment
+
+    folder, params, summary, _ = project
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.setenv("GANPIPE_DEFAULT_MALLOC", "1")
+    forkserver._forkserver._stop()
+    get_context("forkserver").set_forkserver_preload([])
+    forkserver.ensure_running()  # someone else's server, from that environment
+    monkeypatch.delenv("GANPIPE_DEFAULT_MALLOC")
+    if executor == "dask":
+        monkeypatch.setenv(cluster.EXECUTOR_ENV, "dask")
+    ran = run_experiment("e", load_params(params), tmp_path / "out", folder / "prepare" / "mnist.npz",
+                         progress=Watched("experiment e", 3))
+    assert all(r["worker"]["threads"] == 1 and r["worker"]["kept_freed_memory"] and r["worker"]["spin_count"] == "1000"
+               for r in ran["runs"]), [r["worker"] for r in ran["runs"]]
+    same_runs(folder / "default", tmp_path / "out")
+
+
 def test_a_run_shares_the_cores_in_proportion_to_its_work():
     assert pool.niceness(8.0, 8.0) == 0
     assert pool.niceness(8.0 / pool.NICE_RATIO ** 5, 8.0) == 5  # a fifth as much work: a 1.25^5 smaller share

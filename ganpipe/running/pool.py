@@ -24,11 +24,10 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 
 from ganpipe.running.files import InputError
 from ganpipe.running.progress import Progress, Run, Throttle
-from ganpipe.running.runtime import prepare_run_process, share_cores_fairly
+from ganpipe.running.runtime import forkserver_context, prepare_run_process
 
 # every run of the project's largest experiment (9) at once: a run that starts when the others end
 # trains alone, leaving a core idle
@@ -66,21 +65,15 @@ def niceness(work: float, most: float) -> int:
 
 
 def context():
-    """The forkserver's context. The server starts from this process's environment, after
-    `share_cores_fairly`, so libgomp reads ganpipe's spin count when torch loads there."""
-    share_cores_fairly()
-    ctx = get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
-    return ctx
+    """The forkserver's context, its server running from ganpipe's settings (the spin count libgomp
+    reads when torch loads there), whatever started a server in this process before."""
+    return forkserver_context(PRELOAD)
 
 
 def start_server() -> None:
     """Start the forkserver now, before the stage opens its MLflow run: the server's imports (torch,
     MLflow) then load while the stage's own do, on the other core, instead of after them."""
-    from multiprocessing import forkserver
-
     context()
-    forkserver.ensure_running()
 
 
 # --- inside a worker ---------------------------------------------------------------------------
@@ -127,9 +120,10 @@ def _run(fn, label: str, total: int, args: tuple, nice: int) -> dict:
 # --- in the stage ------------------------------------------------------------------------------
 
 
-def run_all(runs: list[Run], workers: int, title: str, progress: Progress | None = None) -> list[dict]:
-    """Every run in the pool, results in the order given. A run's own error (a diverged run, a bad
-    input) stops the others (checkpoints kept) and is raised; so is Ctrl-C."""
+def run_all(runs: list[Run], workers: int, title: str, progress: Progress | None = None, on_done=None) -> list[dict]:
+    """Every run in the pool, results in the order given; `on_done(i, result)` as each comes back.
+    A run's own error (a diverged run, a bad input) stops the others (checkpoints kept) and is
+    raised; so is Ctrl-C."""
     ctx = context()
     progress = progress or Progress(title, len(runs))
     results: dict[int, dict] = {}
@@ -137,7 +131,7 @@ def run_all(runs: list[Run], workers: int, title: str, progress: Progress | None
     try:
         while len(results) < len(runs):
             todo = [i for i in range(len(runs)) if i not in results]
-            for i in _one_pool(ctx, runs, todo, workers, progress, results):
+            for i in _one_pool(ctx, runs, todo, workers, progress, results, on_done):
                 deaths[i] += 1
                 progress.restarted(runs[i].label)
                 if deaths[i] > RETRIES:
@@ -149,7 +143,8 @@ def run_all(runs: list[Run], workers: int, title: str, progress: Progress | None
         progress.close()
 
 
-def _one_pool(ctx, runs: list[Run], todo: list[int], workers: int, progress: Progress, results: dict) -> list[int]:
+def _one_pool(ctx, runs: list[Run], todo: list[int], workers: int, progress: Progress, results: dict,
+              on_done=None) -> list[int]:
     """Run `todo` in a fresh pool until done or the pool breaks; return the runs whose worker died.
 
     Each pool has its own queue and stop flag: a worker killed while writing may leave a lock held."""
@@ -178,6 +173,8 @@ def _one_pool(ctx, runs: list[Run], todo: list[int], workers: int, progress: Pro
                     continue
                 in_flight.pop(i, None)
                 progress.finished(runs[i].label)
+                if on_done is not None:
+                    on_done(i, results[i])
             progress.tick()
     except BaseException:  # Ctrl-C, or a run's own error: the others stop at their next step
         stop.value = 1

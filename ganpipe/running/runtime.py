@@ -69,6 +69,38 @@ def share_cores_fairly() -> dict[str, str]:
     return settings
 
 
+# What a forkserver's children inherit from the environment the server started in, and read once:
+# libgomp its wait settings and thread count at torch's import (in the server, which preloads
+# torch), glibc its malloc settings at start-up
+FORK_ENVIRONMENT = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GANPIPE_DEFAULT_MALLOC",
+                    "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+_our_server: tuple | None = None  # (pid, environment) of the forkserver `forkserver_context` started
+
+
+def forkserver_context(preload: list[str]):
+    """multiprocessing's forkserver context, its server started by ganpipe from this process's
+    environment after `share_cores_fairly`, whatever this process did before.
+
+    The server is one per process and its children inherit what it read when it started, so a
+    server that other code started first (a measuring pool, a test), or that started before the
+    environment changed, would hand its workers another spin count or allocator than ganpipe's:
+    such a server is stopped and a fresh one started. Its numbers are the same either way; how
+    the runs share the cores is not. Uses CPython's forkserver singleton (3.8 to 3.13)."""
+    from multiprocessing import forkserver, get_context
+
+    global _our_server
+    share_cores_fairly()
+    ctx = get_context("forkserver")
+    server = forkserver._forkserver
+    env = tuple(os.environ.get(name) for name in FORK_ENVIRONMENT)
+    if server._forkserver_pid is not None and _our_server != (server._forkserver_pid, env):
+        server._stop()
+    ctx.set_forkserver_preload(preload)
+    server.ensure_running()
+    _our_server = (server._forkserver_pid, env)
+    return ctx
+
+
 def prepare_run_process() -> dict:
     """Set up a worker process (the stage's pool, or a Dask worker that may be reused task after
     task) for one run; returns what it found, recorded with the run (the tests check it).
