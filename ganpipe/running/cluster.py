@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 
 from ganpipe.running.files import InputError
 from ganpipe.running.progress import Progress, Run, Throttle
-from ganpipe.running.runtime import prepare_run_process, share_cores_fairly
+from ganpipe.running.runtime import forkserver_context, prepare_run_process, share_cores_fairly
 
 EXECUTOR_ENV = "GANPIPE_EXECUTOR"
 SCHEDULER_FILE_ENV = "GANPIPE_DASK_SCHEDULER_FILE"
@@ -71,17 +71,15 @@ def executor_kind(environ=os.environ) -> str:
 
 def _forkserver_with_torch() -> None:
     """Local workers fork from a server that imported torch and the training code once, as the
-    pool's do (ganpipe.running.pool). The server starts from this process's environment, after
-    `share_cores_fairly`, so libgomp reads ganpipe's spin count when torch loads there."""
+    pool's do (ganpipe.running.pool), started from ganpipe's settings (runtime.forkserver_context)."""
     import dask.config
     from distributed.utils import get_mp_context
 
     from ganpipe.running.pool import PRELOAD
 
-    share_cores_fairly()
     dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
-    ctx = get_mp_context()  # sets distributed's own preload list; ours replaces it before the server starts
-    ctx.set_forkserver_preload(["distributed", "ganpipe.running.cluster", *PRELOAD])
+    get_mp_context()  # sets distributed's own preload list; ours replaces it as the server starts
+    forkserver_context(["distributed", "ganpipe.running.cluster", *PRELOAD])
 
 
 @contextmanager
@@ -214,8 +212,9 @@ def worker_scratch(*parts: str) -> Path:
 # --- running them ------------------------------------------------------------------------------
 
 
-def run_all(client, kind: str, runs: list[Run], title: str, progress: Progress | None = None) -> list[dict]:
-    """Every run on the cluster, results in the order given. A run whose worker dies is run again
+def run_all(client, kind: str, runs: list[Run], title: str, progress: Progress | None = None,
+            on_done=None) -> list[dict]:
+    """Every run on the cluster, results in the order given; `on_done(i, result)` as each comes back. A run whose worker dies is run again
     (from its checkpoint) by the scheduler, up to its `allowed-failures`; past that, the stage fails
     with one line naming the run. Ctrl-C stops the runs (checkpoints kept) and cancels them."""
     from distributed import Event, wait
@@ -233,11 +232,12 @@ def run_all(client, kind: str, runs: list[Run], title: str, progress: Progress |
         progress.step(event[1]["run"], event[1]["step"], event[1]["total"])
 
     client.subscribe_topic(topic, on_event)
-    futures = {}
-    for run in runs:
+    futures, index = {}, {}
+    for i, run in enumerate(runs):
         key = f"{run.label.replace(' ', '-')}-{token}"
         futures[client.submit(run_task, run.fn, run.label, run.total, topic, stop_name if stop else None, *run.args,
                               key=key, pure=False)] = run.label
+        index[run.label] = i
     pending = set(futures)
     try:
         while pending:
@@ -249,6 +249,8 @@ def run_all(client, kind: str, runs: list[Run], title: str, progress: Progress |
                 if future.status == "error":
                     _raise_for(future, futures[future], KilledWorker)
                 progress.finished(futures[future])
+                if on_done is not None:
+                    on_done(index[futures[future]], future.result())
             progress.tick()
         return [f.result() for f in futures]
     except BaseException as exc:  # Ctrl-C, or a run that failed: stop the others, on any cluster

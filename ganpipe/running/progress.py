@@ -39,11 +39,13 @@ class Throttle:
 
 class Progress:
     """Runs done / total and the step of each run in flight: a live bar on a terminal, else a line
-    every `every` seconds (a log file)."""
+    every `every` seconds (a log file, or `dvc repro`'s output): runs done, how many were restored
+    from the run cache and how many train, the run furthest from its end and the time left."""
 
-    def __init__(self, title: str, total: int, live: bool | None = None, every: float = 10.0):
-        self.title, self.total, self.done = title, total, 0
+    def __init__(self, title: str, total: int, live: bool | None = None, every: float = 30.0):
+        self.title, self.total, self.done, self.restored = title, total, 0, 0
         self.steps: dict[str, tuple[int, int]] = {}
+        self.first: dict[str, tuple[float, int]] = {}  # run -> (when, step) of its first report, for its rate
         self.lock = threading.Lock()
         self.live = sys.stderr.isatty() if live is None else live
         self.every, self.printed = every, time.monotonic()
@@ -57,10 +59,20 @@ class Progress:
             self.tasks: dict[str, int] = {}
             self.bars.start()
 
+    def from_cache(self, n: int) -> None:
+        """`n` runs were restored from the run cache: done, and never in flight."""
+        with self.lock:
+            self.done += n
+            self.restored += n
+            if self.live:
+                self.bars.update(self.overall, completed=self.done,
+                                 description=f"{self.title}: runs ({self.restored} from the run cache)")
+
     def step(self, run: str, step: int, total: int) -> None:
         """A run in flight reached `step` of `total`."""
         with self.lock:
             self.steps[run] = (step, total)
+            self.first.setdefault(run, (time.monotonic(), step))
             if self.live:
                 if run not in self.tasks:
                     self.tasks[run] = self.bars.add_task(f"  {run}", total=total)
@@ -70,6 +82,7 @@ class Progress:
         with self.lock:
             self.done += 1
             self.steps.pop(label, None)
+            self.first.pop(label, None)
             if self.live:
                 self.bars.update(self.overall, completed=self.done)
                 if label in self.tasks:
@@ -79,6 +92,7 @@ class Progress:
         """A run lost its worker and goes back to the queue: no longer in flight."""
         with self.lock:
             self.steps.pop(label, None)
+            self.first.pop(label, None)
             if self.live and label in self.tasks:
                 self.bars.remove_task(self.tasks.pop(label))
 
@@ -89,11 +103,33 @@ class Progress:
         self.printed = time.monotonic()
         print(self.line(), file=sys.stderr, flush=True)
 
+    def seconds_left(self, run: str, now: float) -> float | None:
+        """A run's remaining steps at the rate it has kept since its first report (None before it has one)."""
+        step, total = self.steps[run]
+        since, first_step = self.first[run]
+        if step <= first_step or now <= since:
+            return None
+        return (total - step) * (now - since) / (step - first_step)
+
     def line(self) -> str:
+        now = time.monotonic()
         with self.lock:
-            flight = ", ".join(f"{run} {s}/{t}" for run, (s, t) in sorted(self.steps.items()))
-        return f"{self.title}: {self.done}/{self.total} runs done" + (f"; in flight: {flight}" if flight else "")
+            line = f"{self.title}: {self.done}/{self.total} runs done"
+            if self.restored:
+                line += f" ({self.restored} from the run cache, {self.total - self.restored} to train)"
+            if self.steps:
+                slowest = min(self.steps, key=lambda r: self.steps[r][0] / max(self.steps[r][1], 1))
+                step, total = self.steps[slowest]
+                line += f"; {len(self.steps)} in flight, the furthest behind: {slowest} at step {step}/{total}"
+                left = [s for s in (self.seconds_left(r, now) for r in self.steps) if s is not None]
+                if left:  # the runs share the cores by their work and end together: the last one ends the stage
+                    line += f"; about {_duration(max(left))} left"
+        return line
 
     def close(self) -> None:
         if self.live:
             self.bars.stop()
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
