@@ -144,8 +144,64 @@ def run_experiment(
     from ganpipe.pipeline.experiment import run_experiment as run
 
     summary = run(name, p, out or Path("stages/experiments") / name, data, resume="fresh" if fresh else "auto")
-    typer.echo(f"experiment {name}: {len(summary['runs'])} runs ({summary['workers']} at a time) in "
-               f"{summary['wall_seconds']:.1f} s, {summary['train_seconds']:.1f} s of training")
+    typer.echo(f"experiment {name}: {len(summary['runs'])} runs, {summary['restored']} restored from the run cache, "
+               f"{summary['trained']} trained ({summary['workers']} at a time) in {summary['wall_seconds']:.1f} s, "
+               f"{summary['train_seconds']:.1f} s of training")
+
+
+cache_app = typer.Typer(help="The run cache: every findings run trained once ($GANPIPE_RUN_CACHE, else "
+                             "~/.cache/ganpipe/runs; GANPIPE_RUN_CACHE=off trains every run).", no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("list")
+@stage_errors
+def cache_list(as_json: Annotated[bool, typer.Option("--json", help="The summary as JSON.")] = False):
+    """The cached runs: how many and how large, by experiment."""
+    import json
+
+    from ganpipe.running.runcache import RunCache, folder, human_bytes
+
+    path = folder()
+    if path is None:
+        raise fail("the run cache is off (GANPIPE_RUN_CACHE=off)")
+    cache = RunCache(path)
+    try:
+        summary = cache.summary()
+    finally:
+        cache.close()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(f"run cache {summary['folder']}: {summary['runs']} runs, {human_bytes(summary['bytes'])}")
+    for name, entry in summary["experiments"].items():
+        typer.echo(f"  {name:<24} {entry['runs']:>4} runs  {human_bytes(entry['bytes']):>10}")
+
+
+@cache_app.command("prune")
+@stage_errors
+def cache_prune(
+    params: ParamsOption = Path("params.yaml"),
+    everything: Annotated[bool, typer.Option("--all", help="Drop every entry, not only those params.yaml no longer names.")] = False,
+):
+    """Drop the cached runs that no experiment of params.yaml names (its config, seed, samples and
+    device), or every run with --all. Entries of other commits or CPU kinds of a named run stay."""
+    from ganpipe.pipeline.experiment import named_runs
+    from ganpipe.running.runcache import RunCache, folder, human_bytes
+
+    path = folder()
+    if path is None:
+        raise fail("the run cache is off (GANPIPE_RUN_CACHE=off)")
+    keep = None if everything else named_runs(load(params))
+    cache = RunCache(path)
+    try:
+        before = cache.summary()
+        dropped = cache.prune(keep)
+        after = cache.summary()
+    finally:
+        cache.close()
+    typer.echo(f"run cache {path}: dropped {dropped} of {before['runs']} runs "
+               f"({human_bytes(before['bytes'] - after['bytes'])}); {after['runs']} left")
 
 
 @app.command()

@@ -21,9 +21,12 @@ GIT = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]  # commits in scratch
 def pytest_configure(config):
     """One torch thread per pytest-xdist worker, inherited by every stage it starts: with torch's
     default of one thread per core, two workers' OpenMP threads spin-wait on each other and a
-    training step takes several times longer."""
+    training step takes several times longer. The run cache off, in this process and every stage it
+    starts: a test of training, an executor or a stage must train, not read a run an earlier test
+    (or the user's study) left; tests/test_runcache.py turns it on in folders of its own."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ["OMP_NUM_THREADS"] = "1"
+    os.environ["GANPIPE_RUN_CACHE"] = "off"
 
 
 def deep_update(base: dict, overrides: dict) -> dict:

@@ -10,20 +10,24 @@ outside params.yaml. A run's numbers depend on its seed alone, never on how many
 machine (torch's thread count changes the float rounding), and a third of a small GAN's step is
 single-threaded overhead that a second thread does not shorten, so two one-thread runs on two
 cores do more work than one two-thread run.
+A run trained once is not trained again: the run cache (ganpipe.running.runcache) keeps each run
+by everything its numbers depend on, and the stage copies a cached run into place and trains only
+the others, so one more map cell or seed trains just its own runs.
 Outputs: stages/experiments/NAME/<condition>/seed_<seed>/ (a training stage's layout) and
-experiment.json (the runs, their times and the stage's wall time).
+experiment.json (the runs, their times, which were restored from the cache, and the stage's wall time).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
 from ganpipe.params import Params, ParamsError
 from ganpipe.pipeline import MNIST
-from ganpipe.running import cluster, pool
+from ganpipe.running import cluster, pool, runcache
 from ganpipe.running.files import write_bytes, write_json
 from ganpipe.running.progress import Progress, Run
 from ganpipe.running.tracking import RunRecord
@@ -79,13 +83,75 @@ def _run_job(job: conditions.Job, params: Params, data_path: Path, resume: str, 
     return {**record, "files": files}
 
 
-def _write_returned(record: dict, folder: Path) -> None:
-    """A run from a worker without the shared filesystem: its files, written here, then published whole."""
+def _write_files(files: dict[str, bytes], folder: Path) -> None:
+    """A run's files written beside `folder`, then published whole."""
     staging = _staging(folder)
     shutil.rmtree(staging, ignore_errors=True)
-    for rel, data in record.pop("files").items():
+    for rel, data in files.items():
         write_bytes(staging / rel, data)
     _publish(staging, folder)
+
+
+def _write_returned(record: dict, folder: Path) -> None:
+    """A run from a worker without the shared filesystem: its files, written here."""
+    _write_files(record.pop("files"), folder)
+
+
+class Cached:
+    """The run cache as one experiment stage uses it: each job's key, the runs restored into place
+    before the others train, and each trained run stored as soon as it is back."""
+
+    def __init__(self, name: str, jobs: list[conditions.Job], params: Params, data_path: Path, path: Path | None):
+        from ganpipe.running.runtime import pick_device
+        from ganpipe.running.tracking import git_changes, git_commit, repo_root
+
+        self.name, self.path = name, path
+        self.cache = runcache.RunCache(path) if path is not None else None
+        if self.cache is None:
+            return
+        machine = runcache.Machine.here(data_path)
+        device = pick_device(params.device).type
+        self.identities = [runcache.run_identity(job.cfg, job.seed, params.evaluate.n_samples, device) for job in jobs]
+        self.keys = [runcache.key(identity, machine) for identity in self.identities]
+        root = repo_root()
+        self.commit, self.changed = git_commit(root), bool(git_changes(root))
+
+    def restore(self, i: int, job: conditions.Job) -> dict | None:
+        """Job `i` copied into place from the cache, and its result record (its original run's,
+        marked `restored_from`); None if it must train."""
+        if self.cache is None:
+            return None
+        try:
+            found = self.cache.get(self.keys[i])
+        except runcache.CacheError as exc:
+            print(f"experiment {self.name}: {exc}; training it again", file=sys.stderr, flush=True)
+            return None
+        if found is None:
+            return None
+        meta, files = found
+        _write_files(files, job.folder)
+        original = meta["record"]
+        return {**original, "mlflow": {**original["mlflow"]},
+                "restored_from": {"mlflow_run_id": original["mlflow"]["run_id"], "commit": meta["commit"],
+                                  "tree_changed": meta["tree_changed"], "stored": meta["stored"],
+                                  "key": self.keys[i]}}
+
+    def store(self, i: int, job: conditions.Job, record: dict) -> None:
+        if self.cache is None:
+            return
+        meta = {"experiment": self.name, "condition": job.condition, "seed": job.seed,
+                "label": f"{self.name} {job.condition} seed {job.seed}", "identity": runcache.digest(self.identities[i]),
+                "run": self.identities[i], "commit": self.commit, "tree_changed": self.changed,
+                "record": {k: v for k, v in record.items() if k != "files"}}
+        try:
+            self.cache.put(self.keys[i], job.folder, meta)
+        except Exception as exc:  # a full or read-only disk costs the cache an entry, never the run
+            print(f"experiment {self.name}: run {meta['label']} not stored in the run cache {self.path}: "
+                  f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
 
 
 def work(jobs: list[conditions.Job]) -> list[float]:
@@ -108,7 +174,9 @@ def longest_first(jobs: list[conditions.Job]) -> list[int]:
 
 
 def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST, resume: str = "auto",
-                   workers: int | None = None, progress: Progress | None = None) -> dict:
+                   workers: int | None = None, progress: Progress | None = None, cache: Path | None = None) -> dict:
+    """Every run of experiment `name` into `out`: restored from the run cache at `cache` (default:
+    runcache.folder(), None when it is off) where it holds them, trained where it does not."""
     from ganpipe.running.tracking import stage_run
 
     experiments = params.findings.experiments
@@ -119,42 +187,88 @@ def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST
     # absolute paths and store: a worker of a real cluster runs in another folder, maybe on another machine
     out, data_path = out.resolve(), data_path.resolve()
     jobs = conditions.jobs(name, exp, f.seeds, f.map_seeds, out)
-    workers = workers or pool.workers_for(len(jobs))
-    kind = cluster.executor_kind()
-    if kind == "pool":
+    kind = cluster.executor_kind()  # a bad executor setting is one line before any work
+    cached = Cached(name, jobs, params, data_path, cache if cache is not None else runcache.folder())
+    restored = {i: record for i, job in enumerate(jobs) if (record := cached.restore(i, job)) is not None}
+    train = [i for i in range(len(jobs)) if i not in restored]
+    print(f"experiment {name}: {len(jobs)} runs, {len(restored)} restored from the run cache"
+          f"{f' ({cached.path})' if cached.path else ' (off)'}, {len(train)} to train", file=sys.stderr, flush=True)
+    workers = workers or pool.workers_for(len(train))
+    if kind == "pool" and train:
         pool.start_server()
+    progress = progress or Progress(f"experiment {name}", len(jobs))
+    progress.from_cache(len(restored))
     with stage_run(f"experiment-{name}", params, extra=exp) as run:
         began = time.perf_counter()
         run_ids = [run.open_child(f"{name} {job.condition} seed {job.seed}", params.model_copy(update={"seed": job.seed}),
-                                  job.cfg, {"condition": job.condition, "findings_seed": str(job.seed)})
-                   for job in jobs]
-        todo = [Run(f"{name} {job.condition} seed {job.seed}", job.cfg.steps, _run_job,
-                    (job, params, data_path, resume, run_id), flops)
-                for job, run_id, flops in zip(jobs, run_ids, work(jobs))]
-        order = longest_first(jobs)  # the results come back in this order, then in the jobs' own
+                                  job.cfg, {"condition": job.condition, "findings_seed": str(job.seed),
+                                            **_restored_tags(restored.get(i))})
+                   for i, job in enumerate(jobs)]
+        flops = work(jobs)
+        todo = [Run(f"{name} {jobs[i].condition} seed {jobs[i].seed}", jobs[i].cfg.steps, _run_job,
+                    (jobs[i], params, data_path, resume, run_ids[i]), flops[i]) for i in train]
+        order = longest_first([jobs[i] for i in train])  # the results come back in this order
+        given = [train[k] for k in order]  # the jobs' indices, in the order the executor is given them
+
+        def on_done(k: int, result: dict) -> None:  # a run is back: its files in place, into the cache
+            i = given[k]
+            if "files" in result:
+                _write_returned(result, jobs[i].folder)
+            cached.store(i, jobs[i], result)
+
         try:
-            if kind == "pool":
-                runs = pool.run_all([todo[i] for i in order], workers, f"experiment {name}", progress)
+            trained = []
+            if kind == "pool" and given:
+                trained = pool.run_all([todo[k] for k in order], workers, f"experiment {name}", progress, on_done)
+            elif given:
+                trained, workers = _run_on_dask(name, [todo[k] for k in order], out, workers, data_path, progress,
+                                                on_done)
             else:
-                runs, workers = _run_on_dask(name, [jobs[i] for i in order], [todo[i] for i in order], out, workers,
-                                             data_path, progress)
-            runs = [run for _, run in sorted(zip(order, runs), key=lambda pair: pair[0])]
+                progress.close()
         except BaseException:  # a run failed, or Ctrl-C: no run of this stage stays open in the store
             for run_id in run_ids:
                 run.end_child(run_id, "FAILED")
             raise
+        finally:
+            cached.close()
+        runs = [None] * len(jobs)
+        for i, result in zip(given, trained):
+            runs[i] = result
+        for i, result in restored.items():
+            result["mlflow"]["run_id"] = run_ids[i]  # the original run's calls, onto this stage's run
+            runs[i] = result
         for job, result in zip(jobs, runs):
             run.replay(result.pop("mlflow"), job.folder)
         wall = time.perf_counter() - began
         summary = {"experiment": name, "executor": kind, "workers": workers, "wall_seconds": round(wall, 3),
-                   "train_seconds": round(sum(r["seconds"] for r in runs), 3), "runs": runs}
+                   "train_seconds": round(sum(r["seconds"] for i, r in enumerate(runs) if i not in restored), 3),
+                   "restored": len(restored), "trained": len(given), "runs": runs}
         write_json(out / "experiment.json", summary)
-        run.log_metrics({"wall_seconds": wall, "runs": len(runs), "workers": workers}, 0)
+        run.log_metrics({"wall_seconds": wall, "runs": len(runs), "workers": workers, "restored_runs": len(restored)}, 0)
     return summary
 
 
-def _run_on_dask(name: str, jobs: list[conditions.Job], todo: list[Run], out: Path, workers: int,
-                 data_path: Path, progress: Progress | None) -> tuple[list[dict], int]:
+def named_runs(params: Params) -> set[str]:
+    """The identity digest of every run that params.yaml's experiments name (what the cache keeps on prune)."""
+    from ganpipe.running.runtime import pick_device
+
+    device, f = pick_device(params.device).type, params.findings
+    return {runcache.digest(runcache.run_identity(job.cfg, job.seed, params.evaluate.n_samples, device))
+            for name, exp in f.experiments.items()
+            for job in conditions.jobs(name, exp, f.seeds, f.map_seeds, Path("."))}
+
+
+def _restored_tags(record: dict | None) -> dict[str, str]:
+    """What a restored run's MLflow run says of its origin."""
+    if record is None:
+        return {}
+    origin = record["restored_from"]
+    return {"ganpipe.restored": "true", "ganpipe.restored_from_run": origin["mlflow_run_id"],
+            "ganpipe.first_trained_at": origin["commit"] + (" (changed tree)" if origin["tree_changed"] else "")}
+
+
+def _run_on_dask(name: str, todo: list[Run], out: Path, workers: int, data_path: Path, progress: Progress | None,
+                 on_done) -> tuple[list[dict], int]:
     """The runs on a Dask cluster; a worker that does not see the stage's folder (another machine)
     gets the data with its task and returns its files, written here."""
     marker, token = cluster.shared_marker(out)
@@ -168,10 +282,7 @@ def _run_on_dask(name: str, jobs: list[conditions.Job], todo: list[Run], out: Pa
             data = client.scatter(data_path.read_bytes(), hash=False, broadcast=True)
             workers = len(client.scheduler_info(n_workers=-1)["workers"])
             todo = [Run(r.label, r.total, r.fn, (*r.args, (marker, token), data), r.work) for r in todo]
-            runs = cluster.run_all(client, kind, todo, f"experiment {name}", progress)
+            runs = cluster.run_all(client, kind, todo, f"experiment {name}", progress, on_done)
     finally:
         marker.unlink(missing_ok=True)
-    for job, record in zip(jobs, runs):
-        if "files" in record:
-            _write_returned(record, job.folder)
     return runs, workers

@@ -58,6 +58,21 @@ def dvc_outputs(lock: Path) -> list[list[str]]:
     return [[name, out["path"], out.get("md5", "")] for name, stage in stages.items() for out in stage.get("outs", [])]
 
 
+def restored_runs(stages: Path, experiments) -> dict:
+    """How many of the experiments' runs this report reads were restored from the run cache rather
+    than trained by the stage that wrote them, and the commit each restored run first trained at."""
+    runs, commits = 0, {}
+    for name in experiments:
+        summary = _read_json(stages / "experiments" / name / "experiment.json")
+        for run in summary["runs"]:
+            runs += 1
+            origin = run.get("restored_from")
+            if origin:
+                commit = origin["commit"][:12] + (" (changed tree)" if origin.get("tree_changed") else "")
+                commits[commit] = commits.get(commit, 0) + 1
+    return {"runs": runs, "restored": sum(commits.values()), "first_trained_at": commits}
+
+
 def store_for_readers(uri: str, root: Path) -> str:
     """The tracking store as the report names it: a store inside the repository relative to it
     (the absolute path is only true on the machine that ran the pipeline); a server as its URI."""
@@ -102,6 +117,7 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
             "mlflow_uri": store_for_readers(uri, root),
             "mlflow_runs": latest_runs(uri, params.mlflow.experiment, params.digest()),
             "dvc_outs": dvc_outputs(root / "dvc.lock"),
+            "run_cache": restored_runs(stages, f.experiments),
         }
         real = load_split(stages / "prepare" / "mnist.npz", "test").images
         render(out, claims=CLAIMS, shows=what_runs_show(findings, len(evidence["seeds"])), findings=findings, evidence=evidence, metrics=metrics, provenance=provenance,

@@ -116,6 +116,7 @@ def render(out: Path, *, claims: dict, shows: dict[str, str], findings: dict, ev
         ["train / test digits", f"{provenance['data']['counts']['train']['total']} / {provenance['data']['counts']['test']['total']}"],
         *[[f"sha256 {k}", v] for k, v in provenance["data"]["sha256"].items()],
         ["MLflow store", provenance["mlflow_uri"]],
+        ["findings runs restored from the run cache", restored(provenance["run_cache"])],
     ]), "", "MLflow runs (latest per stage):", "",
         table(["stage", "run id"], [[s, r] for s, r in sorted(provenance["mlflow_runs"].items())]), "",
         "DVC outputs (`dvc.lock`):", "",
@@ -134,6 +135,14 @@ def working_tree(provenance: dict) -> str:
     if not changed:
         return "clean: the files are the commit's (dvc.lock and the stage outputs aside)"
     return f"differs from the commit: {', '.join(changed[:6])}" + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+
+
+def restored(cache: dict) -> str:
+    """'12 of 68, first trained at <commit> (12)': the runs the stages copied from the run cache."""
+    if not cache["restored"]:
+        return f"none of {cache['runs']}: every run trained in the stages that wrote it"
+    where = ", ".join(f"{commit} ({n})" for commit, n in sorted(cache["first_trained_at"].items()))
+    return f"{cache['restored']} of {cache['runs']}, first trained at {where}"
 
 
 def html_page(markdown: str, folder: Path, title: str = "ganpipe report") -> str:
