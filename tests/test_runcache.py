@@ -74,7 +74,8 @@ def test_a_cold_run_trains_every_run_and_stores_each(cold):
 def test_a_cached_run_is_restored_byte_for_byte_and_its_mlflow_run_names_the_original(cold, prepared, tmp_path):
     import mlflow
 
-    folder, params, cache, first = cold
+    folder, _, cache, first = cold
+    params = write_params(tmp_path)  # a store of its own: other tests restore the same runs into the cold one's
     again = run(params, tmp_path / "out", prepared, cache)
     assert (again["trained"], again["restored"]) == (0, 3)
     assert files(tmp_path / "out") == files(folder / "out")  # every byte, train.json's clock included
@@ -261,3 +262,30 @@ def test_the_progress_line_says_what_is_restored_what_trains_and_the_time_left(m
     line = watched.line()
     assert line.startswith("experiment e: 5/8 runs done (5 from the run cache, 3 to train)")
     assert "the furthest behind: e base seed 0 at step 200/1000" in line and "about 8 min left" in line
+
+
+@pytest.mark.slow
+def test_dvc_repro_after_one_more_seed_trains_only_that_seed(tmp_path, monkeypatch):
+    """The real `dvc repro`, which deletes a stage's outputs before it runs: the stage's runs come
+    back from the cache, and only the new seed's run trains."""
+    from conftest import GIT, dvc, tiny_project
+
+    monkeypatch.setenv(runcache.ENV, str(tmp_path / "cache"))
+    repo = tiny_project(tmp_path / "repo", {"evaluate": {"n_samples": 32},
+                                             "findings": {"seeds": [0, 1], "map_seeds": [0], "experiments": {"e": EXPERIMENT}}})
+    first = dvc("repro", "experiment@e", cwd=repo)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert "3 runs, 0 restored from the run cache" in first.stderr + first.stdout
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["findings"]["seeds"] = [0, 1, 2]
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    import subprocess
+
+    subprocess.run([*GIT, "commit", "-qam", "one more seed"], cwd=repo, check=True)
+    second = dvc("repro", "experiment@e", cwd=repo)
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    summary = json.loads((repo / "stages" / "experiments" / "e" / "experiment.json").read_text())
+    assert (summary["trained"], summary["restored"]) == (1, 3)
+    assert [(r["condition"], r["seed"]) for r in summary["runs"] if "restored_from" not in r] == [("base", 2)]
+    assert {r["restored_from"]["commit"] for r in summary["runs"] if "restored_from" in r} == {
+        subprocess.run(["git", "rev-parse", "HEAD~1"], cwd=repo, capture_output=True, text=True).stdout.strip()}
