@@ -324,28 +324,18 @@ def bench(
                                                     "(default: an untrained one; speed does not depend on the weights).")] = None,
     eval_n: Annotated[int, typer.Option(min=6, help="Images on each side of the scoring benchmark (n vs n).")] = 10_000,
     arch: Annotated[list[str] | None, typer.Option(help="Architecture to train, repeatable: mlp, conv5 (default: both).")] = None,
-    allocator: Annotated[bool, typer.Option("--allocator/--no-allocator",
-                                            help="Also time the project loop in fresh processes with and without ganpipe's mallopt.")] = True,
-    contention: Annotated[bool, typer.Option("--contention/--no-contention",
-                                             help="Also time the MLP GAN and the WGAN alone and two at once, in fresh processes.")] = True,
-    seeds: Annotated[bool, typer.Option("--seeds/--no-seeds",
-                                        help="Also time three seeds as parallel one-thread processes against one seed.")] = True,
-    startup: Annotated[bool, typer.Option("--startup/--no-startup",
-                                          help="Also measure each process kind's CPU-seconds before work, fresh interpreters.")] = True,
     threads: Annotated[int | None, typer.Option(min=1, help="Torch threads for every part (default: torch's, one per core).")] = None,
 ):
     """Throughput of the project's training loop against a plain DataLoader loop, its share of the
-    machine's matmul peak, the allocator's effect, two runs sharing the cores, three seeds against
-    one and 10k-vs-10k scoring time (docs/design.md section 6)."""
+    machine's matmul peak, and 10k-vs-10k scoring time (docs/design.md section 6)."""
     from ganpipe.bench import ARCHITECTURES, BenchConfig, format_table, run_bench
     from ganpipe.running.files import write_json
 
     unknown = [a for a in arch or () if a not in ARCHITECTURES]
     if unknown:
         raise fail(f"--arch {unknown[0]!r} is not allowed; allowed: {', '.join(ARCHITECTURES)}", 2)
-    cfg = BenchConfig(steps=steps, warmup=warmup, rounds=rounds, bf16=bf16, batch_size=batch_size, archs=tuple(arch or ARCHITECTURES), data=data,
-                      classifier=classifier, eval_n=eval_n, allocator=allocator, contention=contention,
-                      seeds=seeds, startup=startup, threads=threads)
+    cfg = BenchConfig(steps=steps, warmup=warmup, rounds=rounds, bf16=bf16, batch_size=batch_size,
+                      archs=tuple(arch or ARCHITECTURES), data=data, classifier=classifier, eval_n=eval_n, threads=threads)
     result = run_bench(cfg, progress=lambda message: typer.echo(message, err=True))
     write_json(out, result)
     typer.echo(format_table(result))

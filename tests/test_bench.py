@@ -10,7 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from ganpipe import bench
-from ganpipe.bench import allocator, contention, loops, run, timing
+from ganpipe.bench import loops, run, timing
 from ganpipe.cli import app
 
 B = 16
@@ -61,8 +61,7 @@ def test_cli_writes_the_table_and_a_json_of_positive_finite_numbers(tmp_path, di
     monkeypatch.setattr(run, "sgemm_gflops", lambda n, repeats=5: sgemm(256, repeats))  # seconds at 2048
     out = tmp_path / "bench" / "bench.json"
     res = CliRunner().invoke(app, ["bench", "--steps", "3", "--warmup", "1", "--rounds", "2", "--batch-size", str(B),
-                                   "--eval-n", "64", "--data", str(digits_npz), "--out", str(out), "--no-allocator",
-                                   "--no-contention", "--no-seeds", "--no-startup", "--threads", "1"])
+                                   "--eval-n", "64", "--data", str(digits_npz), "--out", str(out), "--threads", "1"])
     assert res.exit_code == 0, res.output
     result = json.loads(out.read_text())
     assert result["config"] == {"steps": 3, "warmup": 1, "rounds": 2, "batch_size": B, "data": str(digits_npz),
@@ -89,66 +88,6 @@ def test_cli_refuses_an_unknown_architecture(tmp_path):
     res = CliRunner().invoke(app, ["bench", "--arch", "dcgan", "--out", str(tmp_path / "b.json")])
     assert res.exit_code == 2 and "mlp, conv5" in res.output
     assert not (tmp_path / "b.json").exists()
-
-
-def test_allocator_runs_the_loop_in_two_processes_one_with_glibc_default(images, digits_npz):
-    cfg = bench.BenchConfig(steps=2, warmup=1, rounds=2, batch_size=B)  # two rounds of one step each
-    result = allocator.compare_allocator("mlp", str(digits_npz), cfg, threads=1)
-    assert result["keep_freed"]["mallopt_applied"] is True
-    assert result["default"]["mallopt_applied"] is False  # GANPIPE_DEFAULT_MALLOC reached the subprocess
-    for side in ("keep_freed", "default"):
-        assert result[side]["steps"] == 2 and result[side]["images_per_s"] > 0 and result[side]["worst_step_ms"] > 0
-        assert result[side]["minor_faults_per_step"] >= 0 and result[side]["max_rss_mib"] > 0
-    assert result["speedup"] > 0
-
-
-def test_contention_runs_the_loop_alone_then_two_at_once_under_both_settings(digits_npz):
-    # enough steps that the pair overlaps past its warm-up on two loaded cores (at 6, one run of the
-    # pair could finish before the other had begun, as the suite's other workers took the cores)
-    cfg = bench.BenchConfig(steps=40, warmup=2, batch_size=B)
-    result = contention.compare_contention(str(digits_npz), cfg, threads=1, rounds=1, contenders=("wgan",))
-    assert result["settings"] == {"ganpipe": {"GOMP_SPINCOUNT": "1000"}, "default": {}}
-    for setting in ("ganpipe", "default"):
-        r = result["wgan"][setting]
-        assert r["alone_images_per_s"] > 0 and len(r["pair_images_per_s"]) == 2 and min(r["pair_images_per_s"]) > 0
-        assert r["combined_vs_alone"] == pytest.approx(sum(r["pair_images_per_s"]) / r["alone_images_per_s"])
-    assert "mlp" not in result
-    assert "together / alone" in "\n".join(bench.format_contention(result))
-
-
-def test_contention_counts_only_the_steps_both_runs_shared():
-    from ganpipe.bench.contention import overlap_rates
-
-    early = {"times": [0.0, 1.0, 2.0, 3.0, 4.0]}  # one step a second, from 0 to 4
-    late = {"times": [2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]}  # two a second, from 2 to 5
-    # together from 2 to 4: the early run finished 2 steps in those 2 s, the late one 4
-    assert overlap_rates([early, late], batch_size=10) == [10.0, 20.0]
-    # a slow run whose one step spans the whole shared window still made progress in it: not zero
-    slow = {"times": [0.0, 10.0]}  # one step in 10 s
-    fast = {"times": [4.0, 4.5, 5.0, 5.5, 6.0]}  # from 4 to 6
-    assert overlap_rates([slow, fast], batch_size=10) == pytest.approx([1.0, 20.0])
-    with pytest.raises(RuntimeError, match="did not overlap"):
-        overlap_rates([{"times": [0.0, 1.0]}, {"times": [2.0, 3.0]}], batch_size=10)
-
-
-def test_seeds_part_times_three_parallel_one_thread_runs_against_one(digits_npz):
-    from ganpipe.bench.seeds import compare_seeds, format_seeds
-
-    cfg = bench.BenchConfig(steps=6, warmup=2, batch_size=B)
-    result = compare_seeds(str(digits_npz), cfg, threads=1, contenders=("mlp",))
-    r = result["mlp"]
-    assert len(r["parallel_per_seed_images_per_s"]) == 3 and min(r["parallel_per_seed_images_per_s"]) > 0
-    assert r["parallel_vs_one"] == pytest.approx(r["parallel_wall_s"] / r["one_seed_wall_s"])
-    table = "\n".join(format_seeds(result, {"mlp": 123.0}))
-    assert "3 seeds / 1" in table and " 123" in table
-
-
-def test_seed_window_runs_from_the_first_timed_step_to_the_last():
-    from ganpipe.bench.seeds import timed_window
-
-    runs = [{"times": [0.0, 1.0, 2.0, 3.0]}, {"times": [0.5, 1.5, 2.5, 5.5]}]  # warm-up: the first tick
-    wall, rates = timed_window(runs, warmup=1)
-    assert wall == pytest.approx(4.5) and rates == pytest.approx([1.0, 0.5])
 
 
 def _moved(before: dict, after: dict) -> list[str]:
@@ -280,17 +219,3 @@ def test_data_defaults_to_the_bundled_digits_without_the_shared_file(tmp_path, m
     monkeypatch.setattr(loops, "DEFAULT_DATA", tmp_path / "absent.gz")
     assert loops.resolve_data(None) == "bundled"
     assert loops.resolve_data(tmp_path / "x.npz") == str(tmp_path / "x.npz")  # explicit: no silent fallback
-
-
-def test_startup_measures_a_process_kind_and_what_it_has_loaded():
-    """Fresh interpreters: the command line loads none of the heavy packages, and the pool's
-    forkserver preloads torch for its workers but no MLflow (the workers never open the store)."""
-    from ganpipe.bench import startup
-
-    cli = startup.measure("cli", repeats=1)
-    assert cli["cpu_s"] > 0 and cli["loaded"] == []
-    fork = startup.measure("forkserver", repeats=1)
-    assert {"torch", "torch._dynamo"} <= set(fork["loaded"])
-    assert not {"mlflow", "sqlalchemy", "alembic"} & set(fork["loaded"])
-    assert fork["cpu_s"] > cli["cpu_s"]
-    assert "| forkserver |" in startup.format_startup({"forkserver": fork})

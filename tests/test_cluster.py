@@ -168,11 +168,9 @@ def test_the_workers_get_ganpipes_settings_whatever_forkserver_this_process_star
 
     folder, params, summary, _ = project
     monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
-    monkeypatch.setenv("GANPIPE_DEFAULT_MALLOC", "1")
     forkserver._forkserver._stop()
     get_context("forkserver").set_forkserver_preload([])
     forkserver.ensure_running()  # someone else's server, from that environment
-    monkeypatch.delenv("GANPIPE_DEFAULT_MALLOC")
     if executor == "dask":
         monkeypatch.setenv(cluster.EXECUTOR_ENV, "dask")
     ran = run_experiment("e", load_params(params), tmp_path / "out", folder / "prepare" / "mnist.npz",

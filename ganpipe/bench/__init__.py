@@ -15,28 +15,16 @@ Measured for each default GAN architecture (ARCHITECTURES), in one process:
    the measured seconds per step, as a share of this machine's measured float32 GEMM rate. And
    the ceiling: the same step's matmuls and convolutions replayed alone, at their exact shapes.
    And the project loop once more with `precision: bf16` (autocast), in the same rounds.
-3. The allocator: the project loop in fresh processes, with `runtime.keep_freed_memory` and
-   with glibc's default (GANPIPE_DEFAULT_MALLOC=1), taking turns in the same rounds, reporting
-   images/s, minor page faults per step (getrusage, read inside the process) and the worst step,
-   where stalls show.
-4. Contention: the project loop alone, then two copies at once (the MLP GAN and the WGAN), in
-   fresh processes, with ganpipe's OpenMP settings and with libgomp's default: each run's
-   images/s and the pair's combined throughput against one run alone.
-5. Seeds: three seeds as parallel one-thread processes (as the findings experiments train them)
-   against one seed with torch's threads: the cost of three seeds against one, and each seed's
-   images/s beside the reference loop's.
-6. Evaluate-style scoring: `evaluation.Reference(...)` and `.score` at n vs n (10k vs 10k).
-7. Start-up: the CPU-seconds each kind of process (a stage, the pool's forkserver and a worker, a
-   Dask worker, `ganpipe score`) spends before its work, and the heavy packages it loads by then.
+3. Evaluate-style scoring: `evaluation.Reference(...)` and `.score` at n vs n (10k vs 10k).
 
 Timings depend on the machine and on what else runs on it, so the load average before and after
 is part of the result, and no test ever asserts a speed.
 
 One concern a module: the settings in `config.py`, the whole run in `run.py`, its table in
 `table.py`; the loops in `loops.py`, the clocks, FLOP counts, sgemm peak and kernel replay in
-`timing.py`, the loop in a fresh process in `worker.py`, the allocator's comparison in
-`allocator.py`, contention in `contention.py`, seeds in `seeds.py`, scoring in `scoring.py`,
-start-up in `startup.py`.
+`timing.py`, scoring in `scoring.py`. What the one-off studies of the allocator, two runs sharing
+the cores, three seeds against one and each process kind's start-up found is in
+docs/performance.md; they left the package with their conclusions kept.
 This package face only names what the `ganpipe bench` command and the tests use.
 """
 
@@ -45,7 +33,6 @@ from ganpipe.bench.config import BenchConfig
 from ganpipe.bench.loops import ARCHITECTURES
 from ganpipe.bench.run import load_warning, run_bench
 from ganpipe.bench.scoring import tile_to, time_scoring
-from ganpipe.bench.table import format_contention, format_table
+from ganpipe.bench.table import format_table
 
-__all__ = ["ARCHITECTURES", "BenchConfig", "format_contention", "format_table", "load_warning", "run_bench", "tile_to",
-           "time_scoring"]
+__all__ = ["ARCHITECTURES", "BenchConfig", "format_table", "load_warning", "run_bench", "tile_to", "time_scoring"]

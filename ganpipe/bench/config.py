@@ -20,10 +20,6 @@ class BenchConfig:
     data: Path | None = None  # None: loops.DEFAULT_DATA if it exists, else the bundled digits
     classifier: Path | None = None  # None: a freshly initialised DigitCNN (speed is weight-independent)
     eval_n: int = 10_000
-    allocator: bool = True
-    contention: bool = True
-    seeds: bool = True
-    startup: bool = True  # each process kind's CPU-seconds before work (startup.py)
     threads: int | None = None  # None: torch's default (one per core)
     sgemm_size: int = SGEMM_SIZE
     seed: int = 0

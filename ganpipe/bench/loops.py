@@ -31,8 +31,7 @@ DEFAULT_DATA = Path("/work/shared/data/mnist-t10k/t10k-images-idx3-ubyte.gz")
 
 
 def resolve_data(path: Path | None) -> str:
-    """The data source as a string both this process and the allocator subprocesses can load:
-    a file path, or 'bundled'. An explicit path must exist; only the default falls back."""
+    """The data source as a string (a file path, or 'bundled'), as the result records it. An explicit path must exist; only the default falls back."""
     if path is not None:
         return str(path)
     return str(DEFAULT_DATA) if DEFAULT_DATA.is_file() else "bundled"

@@ -10,14 +10,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ganpipe.bench.allocator import compare_allocator
 from ganpipe.bench.config import BenchConfig
-from ganpipe.bench.contention import compare_contention
 from ganpipe.bench.loops import (ARCHITECTURES, load_images, project_step_kernels, reference_step_flops, resolve_data,
                                  run_project_loop, run_reference_loop)
 from ganpipe.bench.scoring import time_scoring
-from ganpipe.bench.seeds import compare_seeds
-from ganpipe.bench.startup import measure_all as measure_startup
 from ganpipe.bench.timing import StepClock, round_sizes, sgemm_gflops, summarize
 from ganpipe.data.images import to_tensor
 
@@ -103,21 +99,6 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
     for arch in cfg.archs:
         say(f"{arch}: project loop and reference loop, {cfg.steps} steps each in {cfg.rounds} alternating rounds")
         result["architectures"][arch] = bench_architecture(arch, data, images, cfg, peak)
-        if cfg.allocator:
-            say(f"{arch}: allocator, two fresh processes")
-            result["architectures"][arch]["allocator"] = compare_allocator(arch, source, cfg, threads)
-
-    if cfg.contention:
-        say("contention: the MLP GAN and the WGAN alone, then two at once, ganpipe's OpenMP settings and libgomp's default")
-        result["contention"] = compare_contention(source, cfg, threads)
-
-    if cfg.seeds:
-        say("seeds: three seeds as parallel one-thread processes against one seed")
-        result["seeds"] = compare_seeds(source, cfg, threads)
-
-    if cfg.startup:
-        say("start-up: each process kind's CPU-seconds before work, fresh interpreters")
-        result["startup"] = measure_startup()
 
     say(f"scoring {cfg.eval_n} vs {cfg.eval_n}")
     result["evaluate"] = time_scoring(images, cfg.eval_n, cfg.classifier)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from ganpipe.bench.seeds import format_seeds
-from ganpipe.bench.startup import format_startup
-
 
 def format_table(result: dict) -> str:
     """The result as a plain-text report: one block per measurement."""
@@ -40,50 +37,12 @@ def format_table(result: dict) -> str:
         lines.append(f"{'':22s} {'kernels':10s} {'':9s} {k['ms_per_step']:8.1f} {'':9s} {'':9s} {'':10s} "
                      f"{k['gflops']:8.1f} {k['peak_share']:7.1%}   (the step's matmuls/convs alone: "
                      f"{k['step_share']:.0%} of its time)")
-    if any("allocator" in r for r in result["architectures"].values()):
-        lines += ["", "allocator: the project loop in a fresh process each (keep_freed = ganpipe's mallopt, "
-                      "default = GANPIPE_DEFAULT_MALLOC=1)",
-                  f"{'arch':8s} {'malloc':11s} {'images/s':>9s} {'ms/step':>8s} {'worst ms':>9s} "
-                  f"{'minor faults/step':>18s} {'max RSS MiB':>12s}"]
-        for arch, r in result["architectures"].items():
-            if "allocator" not in r:
-                continue
-            a = r["allocator"]
-            for name in ("keep_freed", "default"):
-                s = a[name]
-                lines.append(f"{arch:8s} {name:11s} {s['images_per_s']:9.0f} {s['ms_per_step']:8.1f} "
-                             f"{s['worst_step_ms']:9.1f} {s['minor_faults_per_step']:18.1f} {s['max_rss_mib']:12.0f}")
-                arch = ""
-            lines.append(f"{'':8s} {'ratio':11s} {a['speedup']:8.2f}x")
-    if "contention" in result:
-        lines += ["", *format_contention(result["contention"])]
-    if "startup" in result:
-        lines += ["", "start-up: CPU-seconds a fresh process spends before its work (median of 3)", format_startup(result["startup"])]
-    if "seeds" in result:
-        reference = {"mlp": r["reference"]["images_per_s"] for a, r in result["architectures"].items() if a == "mlp"}
-        lines += ["", *format_seeds(result["seeds"], reference)]
     e = result["evaluate"]
     if m.get("load_warning"):
         lines += ["", f"WARNING: {m['load_warning']}"]
     lines += ["", f"scoring {e['n']} vs {e['n']} ({e['classifier']}): embed reference {e['embed_reference_s']:.1f} s, "
                   f"score {e['score_s']:.1f} s, total {e['total_s']:.1f} s"]
     return "\n".join(lines)
-
-
-def format_contention(result: dict) -> list[str]:
-    ganpipe = ", ".join(f"{k}={v}" for k, v in result["settings"]["ganpipe"].items()) or "the user's own"
-    lines = [f"contention: the project loop alone, then two at once, fresh processes, {result['threads']} torch "
-             f"threads each (ganpipe = {ganpipe}, default = libgomp's)",
-             f"{'loop':8s} {'setting':9s} {'alone img/s':>12s} {'pair img/s, each':>18s} {'together / alone':>17s}  rounds"]
-    for name in ("mlp", "wgan"):
-        label = name
-        for setting, r in result.get(name, {}).items():
-            each = " / ".join(f"{v:.0f}" for v in r["pair_images_per_s"])
-            rounds = ", ".join(f"{v:.2f}x" for v in r["rounds"])
-            lines.append(f"{label:8s} {setting:9s} {r['alone_images_per_s']:12.0f} {each:>18s} "
-                         f"{r['combined_vs_alone']:16.2f}x  {rounds}")
-            label = ""
-    return lines
 
 
 def _load(values) -> str:

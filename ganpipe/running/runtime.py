@@ -29,12 +29,10 @@ def keep_freed_memory() -> bool:
 
     By default glibc serves allocations above ~128 KiB with mmap and unmaps them on free, so a
     training loop that allocates the same activations each step page-faults them in again every
-    iteration (measured by `ganpipe bench`). Keeping freed memory in the heap removes those faults.
+    iteration (docs/performance.md, "The allocator"). Keeping freed memory in the heap removes those faults.
     The same as MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<huge> MALLOC_TOP_PAD_=256MiB, without
     asking users to set variables. Returns False where libc has no mallopt (non-glibc platforms).
     """
-    if os.environ.get("GANPIPE_DEFAULT_MALLOC"):  # for benchmarking the default behaviour
-        return False
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
@@ -72,8 +70,8 @@ def share_cores_fairly() -> dict[str, str]:
 # What a forkserver's children inherit from the environment the server started in, and read once:
 # libgomp its wait settings and thread count at torch's import (in the server, which preloads
 # torch), glibc its malloc settings at start-up
-FORK_ENVIRONMENT = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GANPIPE_DEFAULT_MALLOC",
-                    "MALLOC_MMAP_MAX_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+FORK_ENVIRONMENT = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OMP_NUM_THREADS", "MALLOC_MMAP_MAX_",
+                    "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
 _our_server: tuple | None = None  # (pid, environment) of the forkserver `forkserver_context` started
 
 
