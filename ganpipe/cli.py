@@ -353,7 +353,7 @@ def ui(
     workers: Annotated[int, typer.Option(min=1, help="Server processes (raise it to share the UI).")] = 1,
 ):
     """Start the MLflow UI on the project's tracking store (bound to 127.0.0.1 by default)."""
-    import os
+    import subprocess
 
     from ganpipe.running.tracking import repo_root, tracking_uri, training_view_url
 
@@ -362,12 +362,40 @@ def ui(
     if uri.startswith(("http://", "https://")):
         raise fail(f"mlflow.tracking_uri is a server ({uri}): open it in a browser instead")
     artifacts = (repo_root() / "mlartifacts").as_uri()
-    typer.echo(f"MLflow UI for {uri}; the runs with their measures and knobs: "
-               f"{training_view_url(f'http://{host}:{port}', uri, p.mlflow.experiment)}", err=True)
+    base = f"http://{host}:{port}"
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
            "--default-artifact-root", artifacts, "--host", host, "--port", str(port),
            "--workers", str(workers)]
-    os.execvp(cmd[0], cmd)
+    # the server takes seconds to a minute to answer (it loads MLflow and walks the store's
+    # migrations): say so, and give the address once it answers, not while it refuses connections
+    typer.echo(f"MLflow UI for {uri}: starting the server on {base} ...", err=True)
+    server = subprocess.Popen(cmd)
+    try:
+        if not _answers(f"{base}/health", server):
+            raise fail(f"the MLflow server for {uri} ended (exit code {server.returncode}) before it answered on {base}")
+        typer.echo(f"MLflow UI ready; the runs with their measures and knobs: "
+                   f"{training_view_url(base, uri, p.mlflow.experiment)}", err=True)
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait()
+
+
+def _answers(url: str, server, every: float = 0.5) -> bool:
+    """Wait until `url` answers; False if the server process ends first."""
+    import time
+    import urllib.request
+
+    while server.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return True
+        except OSError:
+            time.sleep(every)
+    return False
 
 
 def _terminated(signum, frame) -> None:

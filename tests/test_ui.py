@@ -55,10 +55,14 @@ def test_the_ui_opens_on_the_training_runs_with_an_fid_column(ui, tmp_path):
     if browser.missing():
         pytest.skip(browser.missing())
     base, _, server = ui
-    # `ganpipe ui` names the page to open: the shared view of the runs table
-    announced = server.stderr.readline()
-    url = re.search(r"(http://\S+viewStateShareKey=ganpipe)", announced)
-    assert url and url.group(1).startswith(base), announced
+    # `ganpipe ui` says it is starting, then names the page to open once the server answers: the
+    # shared view of the runs table
+    said = [server.stderr.readline()]
+    while "ready" not in said[-1] and said[-1]:
+        said.append(server.stderr.readline())
+    assert said[0].startswith("MLflow UI for ") and "starting" in said[0], said
+    url = re.search(r"(http://\S+viewStateShareKey=ganpipe)", said[-1])
+    assert url and url.group(1).startswith(base), said
     driver = browser.start(tmp_path / "profile")
     try:
         driver.get(url.group(1))
