@@ -154,10 +154,24 @@ Seeds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1), AfterV
 # every combination. Values are checked as the experiment's own knobs would be. `model` is a knob
 # too: a GAN experiment's cell with model=wgan trains the same generator and loop under a WGAN
 # (the other model's own knobs at its defaults, or as the grid sets them).
+# Or named cells, each the knobs it sets: {note_setting: {critic_norm: batch, output: sigmoid}}; a
+# cell's name is its condition's name (its folder, its key in the findings), and `confirm` lists names.
 ConditionGrid = dict[str, Annotated[list[bool | int | float | str], Field(min_length=1)]]
-_MAP_TAGS = ("one grid", "grids")  # (an error names the key as the file has it: map.steps, map.1.steps)
-ConditionMap = Annotated[Annotated[ConditionGrid, Tag(_MAP_TAGS[0])] | Annotated[list[ConditionGrid], Tag(_MAP_TAGS[1])],
-                         Discriminator(lambda v: _MAP_TAGS[isinstance(v, list)])]
+CellName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
+NamedCells = dict[CellName, Annotated[dict[str, bool | int | float | str], Field(min_length=1)]]
+_MAP_TAGS = ("one grid", "grids", "named cells")  # (an error names the key as the file has it: map.steps, map.1.steps)
+
+
+def _map_form(value) -> str:
+    if isinstance(value, list):
+        return _MAP_TAGS[1]
+    if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
+        return _MAP_TAGS[2]
+    return _MAP_TAGS[0]
+
+
+ConditionMap = Annotated[Annotated[ConditionGrid, Tag(_MAP_TAGS[0])] | Annotated[list[ConditionGrid], Tag(_MAP_TAGS[1])]
+                         | Annotated[NamedCells, Tag(_MAP_TAGS[2])], Discriminator(_map_form)]
 SHARED_KNOBS = set(GeneratorParams.model_fields)  # what a cell that changes `model` keeps
 
 
@@ -177,13 +191,26 @@ def cell_config(exp, overrides: dict):
 
 class _MappedExperiment:
     @property
+    def named(self) -> bool:
+        return _map_form(self.map) == _MAP_TAGS[2]
+
+    @property
     def grids(self) -> list[dict]:
+        """The map as grids of values to combine (a named cell is a grid of one value per knob)."""
+        if self.named:
+            return [{k: [v] for k, v in cell.items()} for cell in self.map.values()]
         return self.map if isinstance(self.map, list) else [self.map] if self.map else []
 
     def cells(self) -> dict[str, dict]:
-        """Each distinct cell of the map, by name ("key=value+..."): the knobs it changes. A cell
-        that changes nothing is the experiment's own setting, not a cell."""
+        """Each distinct cell of the map, by name (its own, or "key=value+..." for a grid's): the
+        knobs it changes. A cell that changes nothing is the experiment's own setting, not a cell."""
         found = {}
+        if self.named:
+            for name, cell in self.map.items():
+                overrides = {k: v for k, v in cell.items() if getattr(self, k, None) != v}
+                if overrides:
+                    found[name] = overrides
+            return found
         for grid in self.grids:
             keys = list(grid)
             for values in itertools.product(*(grid[k] for k in keys)):
@@ -194,8 +221,9 @@ class _MappedExperiment:
 
     @model_validator(mode="after")
     def _grid(self):
+        names = list(self.map) if self.named else []
         for i, grid in enumerate(self.grids):
-            where = f"map.{i}" if isinstance(self.map, list) else "map"
+            where = f"map.{names[i]}" if self.named else f"map.{i}" if isinstance(self.map, list) else "map"
             models = grid.get("model", [])
             for value in models:
                 if value not in EXPERIMENTS:

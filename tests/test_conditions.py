@@ -34,6 +34,30 @@ def test_a_list_of_grids_is_their_union_and_a_confirmed_condition_runs_at_every_
     assert cell_config(exp, found[2].overrides).confirm == []
 
 
+def test_named_cells_are_conditions_by_their_names_and_confirm_names_them():
+    exp = GANExperiment(model="gan", generator="fc", steps=3000,
+                        map={"wgan": {"model": "wgan", "lr": 2e-4}, "wgan_56px": {"model": "wgan", "lr": 2e-4, "image_size": 56},
+                             "same": {"generator": "fc"}},  # changes nothing: the experiment's own setting
+                        confirm=["wgan"])
+    found = conditions.conditions(exp, [0, 1, 2], [0])
+    assert [(c.name, c.seeds) for c in found] == [("base", (0, 1, 2)), ("wgan", (0, 1, 2)), ("wgan_56px", (0,))]
+    jobs = conditions.jobs("f4_fc", exp, [0, 1, 2], [0], Path("out"))
+    assert jobs[-1].folder == Path("out/wgan_56px/seed_0") and jobs[-1].cfg.image_size == 56
+    # a named cell reads as the knobs it changes, as a grid's cell does
+    assert conditions.label("wgan_56px", found[2].overrides) == "under the WGAN, 56 px, lr 0.0002"
+    assert conditions.label("wgan_56px") == "wgan 56px"
+
+
+@pytest.mark.parametrize("cells, says", [
+    ({"Note": {"output": "sigmoid"}}, "findings.experiments.x.map.Note"),
+    ({"note": {"clip": 0.1}}, "map.note.clip is not allowed: 'clip' is not a knob of a gan experiment"),
+])
+def test_a_bad_named_cell_is_refused_in_one_line(cells, says):
+    with pytest.raises(ParamsError) as err:
+        parse_params({"findings": {"experiments": {"x": {"model": "gan", "map": cells}}}}, "params.yaml")
+    assert says in str(err.value) and "\n" not in str(err.value)
+
+
 def test_a_cell_that_switches_the_model_keeps_the_generator_and_the_loop():
     exp = GANExperiment(model="gan", generator="fc", steps=3000, grid_every=300, lr_d=1e-3,
                         map=[{"model": ["wgan"], "lr": [1e-3], "steps": [1000]}])

@@ -24,7 +24,7 @@ BASE = "base"
 
 @dataclass(frozen=True)
 class Condition:
-    name: str  # BASE, or the changed knobs as key=value joined by "+"
+    name: str  # BASE, a named cell's name, or a grid cell's changed knobs as key=value joined by "+"
     overrides: dict  # knob -> value, on top of the experiment's own setting
     seeds: tuple[int, ...]
 
@@ -65,12 +65,18 @@ PHRASES = {
 }
 
 
-def label(name: str) -> str:
-    """A condition as a reader says it: 'critic_norm=batch+grid_every=400+lr=5e-05' reads
-    'batch-norm critic, lr 5e-05'; the experiment's own setting reads 'its own setting'."""
+def label(name: str, overrides: dict | None = None) -> str:
+    """A condition as a reader says it, from the knobs it changes (`overrides`, or those its name
+    spells): 'critic_norm=batch+grid_every=400+lr=5e-05' reads 'batch-norm critic, lr 5e-05'; the
+    experiment's own setting reads 'its own setting'; a named cell without its knobs, its name."""
     if name == BASE:
         return "its own setting"
-    knobs = dict(part.split("=", 1) for part in name.split("+"))
+    if overrides is not None:
+        knobs = {k: str(v) for k, v in overrides.items()}
+    elif "=" in name:
+        knobs = dict(part.split("=", 1) for part in name.split("+"))
+    else:
+        return name.replace("_", " ")
     if "critic" in knobs and knobs.get("critic_norm") == "batch":  # one critic, said once
         del knobs["critic_norm"]
         knobs["critic"] = f"batch-norm {knobs['critic']}"

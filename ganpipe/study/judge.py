@@ -105,7 +105,7 @@ def judge_seeded(claim: Claim, params: Params, runs: Runs, ctx: Context, t: dict
                             "late_window": late_window(answers, f.validity.late_snapshots_min)}
             if claim.lines:
                 checks[seed]["clear_of_controls"] = clear_of_controls(claim, judged, controls)
-        results.append({"name": cond.name, "label": conditions.label(cond.name), "condition": cond.overrides,
+        results.append({"name": cond.name, "label": conditions.label(cond.name, cond.overrides), "condition": cond.overrides,
                         "n_seeds": len(cond.seeds),
                         **verdicts.judge_seeds(records, checks, claim.parts, min_valid=len(f.seeds)),
                         "template": records[cond.seeds[0]]})

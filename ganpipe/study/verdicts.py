@@ -140,8 +140,8 @@ def judged_and_leads(conditions: list[dict], n_seeds: int) -> tuple[list[dict], 
 def map_summary(conditions: list[dict], n_seeds: int) -> str:
     """One sentence: where the effect appears among the conditions tried."""
     full, lead_conds = judged_and_leads(conditions, n_seeds)
-    named = [under(c["name"]) for c in full if c["verdict"] == REPRODUCED]
-    leads = [under(c["name"]) for c in lead_conds]
+    named = [under(c) for c in full if c["verdict"] == REPRODUCED]
+    leads = [under(c) for c in lead_conds]
     if named:
         text = f"reproduced {'; '.join(named)} (at every seed)"
     elif full:
@@ -150,21 +150,21 @@ def map_summary(conditions: list[dict], n_seeds: int) -> str:
         text = "no condition run at every seed passed its validity checks"
     if leads:
         text += f"; held {'; '.join(leads)} at the scan seed(s) only (a lead, not a verdict)"
-    scanned_not = [under(c["name"]) for c in conditions
+    scanned_not = [under(c) for c in conditions
                    if c["n_seeds"] < n_seeds and c["verdict"] in (MIXED, NOT_REPRODUCED)]
     if scanned_not:
         text += f"; did not hold at the scan seed(s) {'; '.join(scanned_not)}"
-    inconclusive = [label(c["name"]) for c in conditions if c["verdict"] == INCONCLUSIVE]
+    inconclusive = [c.get("label") or label(c["name"]) for c in conditions if c["verdict"] == INCONCLUSIVE]
     if inconclusive:
         text += f"; inconclusive: {'; '.join(inconclusive)}"
     text += f" ({len(conditions)} conditions tried)"
     return text
 
 
-def under(name: str) -> str:
+def under(condition: dict) -> str:
     """'under <condition>' for a sentence; a condition that switches the model already reads
     'under the WGAN'."""
-    words = label(name)
+    words = condition.get("label") or label(condition["name"])
     return words if words.startswith("under ") else f"under {words}"
 
 
@@ -180,12 +180,12 @@ def in_words(f: dict, n_seeds: int) -> str:
     by_name = {c["name"]: c for c in conds}
     deciding = [by_name[n] for n in h["decided_by"]]
     if h["verdict"] == REPRODUCED:
-        text = f"reproduced at every seed {'; '.join(under(c['name']) for c in deciding)}, of the {tried}"
-        others = [f"{under(c['name'])} ({c['holds_in']} seeds)" for c in able if c["verdict"] != REPRODUCED]
+        text = f"reproduced at every seed {'; '.join(under(c) for c in deciding)}, of the {tried}"
+        others = [f"{under(c)} ({c['holds_in']} seeds)" for c in able if c["verdict"] != REPRODUCED]
         if others:
             text += f"; not at every seed {'; '.join(others)}"
     elif h["verdict"] == MIXED:
-        partly = "; ".join(f"{under(c['name'])} ({c['holds_in']} seeds)" for c in deciding)
+        partly = "; ".join(f"{under(c)} ({c['holds_in']} seeds)" for c in deciding)
         text = f"held at some seeds only, {partly}, of the {tried}"
     elif h["verdict"] == NOT_REPRODUCED:
         text = f"not reproduced under any of the {tried} ({len(able)} with valid runs at every seed)"
@@ -203,18 +203,18 @@ def in_words(f: dict, n_seeds: int) -> str:
         if c.get("invalid_seeds"):
             bad = c["invalid_seeds"]
             failed = ", ".join(sorted(name for name, v in c["validity"].items() if not v["ok"]))
-            text += (f"; {under(c['name'])} seed{'s' * (len(bad) > 1)} {', '.join(bad)} not counted, "
+            text += (f"; {under(c)} seed{'s' * (len(bad) > 1)} {', '.join(bad)} not counted, "
                      f"{'their runs' if len(bad) > 1 else 'its run'} failing a validity check ({failed})")
     if lead_conds:
-        text += f"; it held {'; '.join(under(c['name']) for c in lead_conds)} at the one seed scanned, still to confirm at every seed"
+        text += f"; it held {'; '.join(under(c) for c in lead_conds)} at the one seed scanned, still to confirm at every seed"
     # run at every seed, held at some, but not valid: no verdict, and still worth a student's look
     for c in conds:
         if c["n_seeds"] < n_seeds or c["verdict"] != INCONCLUSIVE:
             continue
         failed = ", ".join(sorted(name for name, v in c["validity"].items() if not v["ok"]))
         if not c["holds_in"].startswith("0/"):
-            text += (f"; {under(c['name'])} it showed at {c['holds_in']} seeds, but in runs that failed "
+            text += (f"; {under(c)} it showed at {c['holds_in']} seeds, but in runs that failed "
                      f"a validity check ({failed}), which do not count")
         elif h["verdict"] != INCONCLUSIVE:  # a verdict from elsewhere; say why this one gave none
-            text += f"; {under(c['name'])} no verdict, its runs failing a validity check ({failed})"
+            text += f"; {under(c)} no verdict, its runs failing a validity check ({failed})"
     return text
