@@ -40,7 +40,8 @@ def deep_update(base: dict, overrides: dict) -> dict:
 
 
 def tiny_params(tmp: Path) -> dict:
-    """The project's params.yaml shrunk to seconds: few steps, few samples, a scratch store."""
+    """The project's params.yaml with a scratch MLflow store; each test shrinks what it trains itself
+    (its own loop settings, or E2E_PARAMS below)."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     tiny = {"mlflow": {"tracking_uri": f"sqlite:///{tmp / 'mlflow.db'}"}}
     return deep_update(raw, tiny)

@@ -47,7 +47,8 @@ def test_every_gan_variant_trains(digits, generator, discriminator):
     row = result.history[-1]
     assert 0 <= row["d_acc_real"] <= 1 and 0 <= row["d_real"] <= 1
     assert -0.01 <= row["js_estimate"] <= np.log(2) + 1  # batch estimate: bounded by log 2 only at the optimum
-    assert row["g_grad_norm_saturating"] >= 0
+    # the saturating loss's gradient vanishes only where D rejects every fake; 6 steps in, it is there
+    assert 0 < row["g_grad_norm_saturating"] < 1e3 and np.isfinite(row["g_grad_norm_saturating"])
     assert any(not torch.equal(a, b) for a, b in zip(before, objective.G.parameters()))
     assert sorted(result.snapshots) == [0, 3, 6] and result.snapshots[6].shape == (64, 28, 28)  # 0: untrained
 
