@@ -261,7 +261,7 @@ def test_every_check_of_a_seeded_claim_has_plain_words():
 
 
 def test_the_why_column_says_the_checks_in_words():
-    from ganpipe.report.render import _why
+    from ganpipe.study.verdicts import why as _why
 
     f = {"verdict": "mixed", "validity": {}, "decided_by": ["base"],
          "checks": {"d_loss_collapsed": "3/3", "samples_black": "1/3"},

@@ -11,7 +11,8 @@ import yaml
 from ganpipe.data.mnist import load_split
 from ganpipe.measures import controls
 from ganpipe.params import Params
-from ganpipe.report.render import html_page, render
+from ganpipe.report.html import html_page
+from ganpipe.report.render import render
 from ganpipe.running.execution import EXECUTION_TAG
 from ganpipe.running.files import load_npz
 from ganpipe.running.tracking import git_changes, git_commit, repo_root, stage_run, tracking_uri

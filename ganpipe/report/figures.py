@@ -56,3 +56,33 @@ class Figures:
     def add(self, name: str, fig) -> str:
         self.files[name] = png(fig)
         return f"figures/{name}"
+
+
+def control_strip_figure(strip: dict):
+    """One real digit under every control, a row per measure: positives (red, +) then negatives (grey, -)."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    width = max(len(v) for v in strip.values())
+    fig, axes = plt.subplots(len(strip), width, figsize=(1.1 * width, 1.7 * len(strip)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for row, (measure, items) in zip(axes, strip.items()):
+        for ax, (name, image, positive) in zip(row, items):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+            ax.set_title(textwrap.fill(("+ " if positive else "- ") + name.replace("_", " "), 14), fontsize=6,
+                         color="#b2182b" if positive else "#4d4d4d", fontweight="bold" if positive else "normal")
+        row[0].text(-0.5, 0.5, measure, transform=row[0].transAxes, ha="right", va="center", fontsize=7)
+    return fig
+
+
+def fid_curves_figure(curves: dict):
+    """The trained rule's runs of known state: FID over steps (log scale), the tenth-budget runs dashed."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for name, curve in curves.items():
+        ax.plot(curve["step"], curve["fid"], "o-" if "tenth" not in name else "s--", ms=3, lw=1, label=name)
+    ax.set_xscale("log"), ax.set_xlabel("step"), ax.set_ylabel("FID"), ax.legend(fontsize=6)
+    return fig

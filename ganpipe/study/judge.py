@@ -135,6 +135,7 @@ def judge_seeded(claim: Claim, params: Params, runs: Runs, ctx: Context, t: dict
     if len(results) > 1:
         record["conditions"] = table
         record["conditions_summary"] = verdicts.map_summary(table, len(f.seeds))
+    record["why"] = verdicts.why(record)  # the report's first table says it as it is
     return record
 
 

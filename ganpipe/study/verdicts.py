@@ -218,3 +218,47 @@ def in_words(f: dict, n_seeds: int) -> str:
         elif h["verdict"] != INCONCLUSIVE:  # a verdict from elsewhere; say why this one gave none
             text += f"; {under(c)} no verdict, its runs failing a validity check ({failed})"
     return text
+
+
+def _condition(f: dict, name: str) -> dict:
+    """A condition of a claim's record by name (the experiment's own setting when it has no map)."""
+    return next((c for c in f.get("conditions", []) if c["name"] == name), {"name": name})
+
+
+def decisive_checks(f: dict) -> tuple[dict, str]:
+    """The per-check counts ("2/3") behind a claim's headline, and where they come from: the
+    experiment's own setting, or, when only other conditions decided, the first of those (its valid seeds)."""
+    by = [n for n in f.get("decided_by", []) if n != "base"]
+    if not by or "base" in f.get("decided_by", []):
+        return f.get("checks", {}), ""
+    cond = _condition(f, by[0])
+    valid = [s for s in cond["seeds"].values() if s.get("valid", True)]
+    counts = {k: f"{sum(s['checks'][k] for s in valid)}/{len(valid)}" for k in valid[0]["checks"]} if valid else {}
+    return counts, under(cond)
+
+
+def why(f: dict) -> str:
+    """A claim's verdict's reason in one plain clause, from the checks of the conditions that decided it."""
+    failed = [name for name, v in f.get("validity", {}).items() if not v["ok"]]
+    if f["verdict"] == INCONCLUSIVE:
+        return f"not tested: {', '.join(failed)} failed"
+    by = [n for n in f.get("decided_by", []) if n != "base"]
+    if by and f["verdict"] != NOT_REPRODUCED:  # decided under conditions other than the experiment's own
+        where = "; ".join(under(_condition(f, n)) for n in f["decided_by"])
+        return f"{'every check held at every seed' if f['verdict'] == REPRODUCED else 'held at some seeds'} {where}"
+    checks, where = decisive_checks(f)
+    said = f.get("said", {})
+
+    def at(k: str) -> str:  # "the samples went black at 1 of 3 seeds"
+        k_of_n = checks[k].split("/")
+        return f"{said.get(k, k)} at {k_of_n[0]} of {k_of_n[-1]} seeds"
+
+    counted = [k for k, v in checks.items() if isinstance(v, str)]
+    missed = [k for k in counted if checks[k].split("/")[0] != checks[k].split("/")[-1]]
+    held = [k for k in counted if k not in missed]
+    if f["verdict"] == REPRODUCED:
+        return "every check held at every seed"
+    reason = "; ".join(at(k) for k in missed) or "its checks failed"
+    if f["verdict"] == NOT_REPRODUCED and held:
+        reason += f" (while {'; '.join(at(k) for k in held)})"
+    return f"{where}: {reason}" if where else reason
