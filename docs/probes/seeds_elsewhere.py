@@ -1,6 +1,6 @@
 """A claim's own setting on another machine, at the seeds you choose: does each seed's outcome match
-the committed study's, and at what share of seeds does the claim hold there? (issue 33, item 6;
-docs/reproducibility.md)
+the committed study's, and at what share of seeds does the claim hold there?
+(docs/reproducibility.md)
 
 Two steps, on two machines:
 
