@@ -223,6 +223,17 @@ def test_an_unknown_key_is_refused_naming_it(data):
     assert f"unknown key '{dotted((*path, name))}'" in str(err.value)
 
 
+def map_values(condition_map, knob: str) -> set:
+    """Every value a condition map gives `knob`: a grid's lists, or named cells' single values."""
+    named = isinstance(condition_map, dict) and condition_map and all(isinstance(v, dict) for v in condition_map.values())
+    cells = list(condition_map.values()) if named else condition_map if isinstance(condition_map, list) else [condition_map]
+    found = set()
+    for cell in cells:
+        value = cell.get(knob, [])
+        found |= set(value if isinstance(value, list) else [value])
+    return found
+
+
 @SETTINGS
 @given(st.data())
 def test_a_valid_leaf_is_accepted_as_given(data):
@@ -231,8 +242,7 @@ def test_a_valid_leaf_is_accepted_as_given(data):
     # the one check across keys: an upsample generator draws 28 x 28 only, so it cannot join an
     # experiment whose map tries 56 (refused with its own line: test_conditions)
     exp = PROJECT["findings"]["experiments"].get(path[2], {}) if path[:2] == ("findings", "experiments") else {}
-    grids = exp.get("map") or []
-    sizes = {size for grid in (grids if isinstance(grids, list) else [grids]) for size in grid.get("image_size", [])}
+    sizes = map_values(exp.get("map") or [], "image_size")
     assume(not (path[-1] == "generator" and value == "upsample" and 56 in sizes))
     params = parse_params(with_value(path, value), "params.yaml")
     assert value_at(params, path) == value
