@@ -139,7 +139,8 @@ def run_experiment(
     data: DataOption = Path("stages/prepare/mnist.npz"),
     fresh: Annotated[bool, typer.Option("--fresh", help="Ignore any checkpoint and start from step 0.")] = False,
 ):
-    """Train one experiment behind a finding (findings.experiments.NAME) at every seed and condition."""
+    """Train one experiment behind a finding (findings.experiments.NAME) at every seed and condition;
+    a run the run cache holds ($GANPIPE_RUN_CACHE, else ~/.cache/ganpipe/runs) is restored, not trained."""
     p = load(params)
     from ganpipe.pipeline.experiment import run_experiment as run
 
