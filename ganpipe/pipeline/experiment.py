@@ -277,9 +277,9 @@ def _run_on_dask(name: str, todo: list[Run], out: Path, workers: int, data_path:
             link = cluster.dashboard_link(client)
             if link:
                 print(f"experiment {name}: Dask dashboard at {link}", flush=True)
-            # on every worker: scattered data is not recomputed, so a copy on one worker alone
-            # would fail every run when that worker dies
-            data = client.scatter(data_path.read_bytes(), hash=False, broadcast=True)
+            # the data go with each run's task (a few MB): a scattered copy is lost with the worker
+            # that held it, and the scheduler then forgets every run that needs it
+            data = data_path.read_bytes()
             workers = len(client.scheduler_info(n_workers=-1)["workers"])
             todo = [Run(r.label, r.total, r.fn, (*r.args, (marker, token), data), r.work) for r in todo]
             runs = cluster.run_all(client, kind, todo, f"experiment {name}", progress, on_done)
