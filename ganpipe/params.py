@@ -1,6 +1,7 @@
 """Every knob of the pipeline, as typed and validated data.
 
-`params.yaml` is read once, by `load_params`, into a frozen tree of pydantic models. A wrong key,
+`params.yaml` (the main models' knobs) and `findings.yaml` beside it (the study's experiments, the
+`findings` group) are read once, by `load_params`, into a frozen tree of pydantic models. A wrong key,
 type or value raises `ParamsError` with one line that names the key, the value and what is
 allowed; the CLI turns it into exit code 2 before any work starts. The library below the CLI
 receives these objects and never reads params.yaml itself.
@@ -405,7 +406,7 @@ def _describe(err: dict, source: str) -> str:
     key = ".".join(str(part) for part in loc) or "(top level)"
     value = err.get("input")
     if err["type"] == "extra_forbidden":
-        return f"{source}: unknown key '{key}' (check the spelling; see params.yaml for the allowed keys)"
+        return f"{source}: unknown key '{key}' (check the spelling; see params.yaml and findings.yaml for the allowed keys)"
     if err["type"] == "missing":
         return f"{source}: missing key '{key}'"
     msg = err["msg"].removeprefix("Value error, ")
@@ -426,20 +427,41 @@ def parse_params(raw: object, source: str = "params") -> Params:
         raise ParamsError(_describe(exc.errors()[0], source)) from None
 
 
+STUDY_FILE = "findings.yaml"  # beside params.yaml: the `findings` group, apart from the main models' knobs
+
+
 def load_params(path: str | Path) -> Params:
-    """Read and validate a params file. YAML is parsed with safe_load: values are never code."""
+    """Read and validate a params file, with the study's `findings.yaml` beside it where there is one.
+    YAML is parsed with safe_load: values are never code."""
     path = Path(path)
+    raw = _read_yaml(path)
+    study = path.with_name(STUDY_FILE)
+    if not study.is_file():
+        return parse_params(raw, str(path))
+    findings = _read_yaml(study)
+    if not isinstance(findings, dict) or set(findings) != {"findings"}:
+        raise ParamsError(f"{study}: must hold the findings group alone (a top-level key 'findings')")
+    if isinstance(raw, dict) and "findings" in raw:
+        raise ParamsError(f"{path}: findings is set here and in {study}; keep it in {study} alone")
+    try:
+        return parse_params({**(raw or {}), **findings}, str(path))
+    except ParamsError as err:  # a key of the findings group is the study file's to name
+        if str(err).startswith(f"{path}: findings") or f"'findings" in str(err):
+            raise ParamsError(str(err).replace(str(path), str(study), 1)) from None
+        raise
+
+
+def _read_yaml(path: Path) -> object:
     try:
         text = path.read_text()
     except OSError as exc:
         raise ParamsError(f"{path}: cannot read the params file ({exc.strerror})") from None
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
         raise ParamsError(f"{path}: not valid YAML{line}") from None
-    return parse_params(raw, str(path))
 
 
 def flatten(obj: dict, prefix: str = "") -> dict[str, object]:

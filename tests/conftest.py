@@ -39,10 +39,22 @@ def deep_update(base: dict, overrides: dict) -> dict:
     return out
 
 
+def project_params(root: Path = ROOT) -> dict:
+    """params.yaml and the study's findings.yaml of the project at `root`, as one mapping."""
+    return {**yaml.safe_load((root / "params.yaml").read_text()), **yaml.safe_load((root / "findings.yaml").read_text())}
+
+
+def write_project_params(root: Path, raw: dict) -> None:
+    """Write `raw` back as the project keeps it: the findings group in findings.yaml, the rest in params.yaml."""
+    main = {key: value for key, value in raw.items() if key != "findings"}
+    (root / "params.yaml").write_text(yaml.safe_dump(main, sort_keys=False))
+    (root / "findings.yaml").write_text(yaml.safe_dump({"findings": raw["findings"]}, sort_keys=False))
+
+
 def tiny_params(tmp: Path) -> dict:
-    """The project's params.yaml with a scratch MLflow store; each test shrinks what it trains itself
-    (its own loop settings, or E2E_PARAMS below)."""
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    """The project's params (params.yaml and findings.yaml as one mapping) with a scratch MLflow
+    store; each test shrinks what it trains itself (its own loop settings, or E2E_PARAMS below)."""
+    raw = project_params()
     tiny = {"mlflow": {"tracking_uri": f"sqlite:///{tmp / 'mlflow.db'}"}}
     return deep_update(raw, tiny)
 
@@ -127,13 +139,13 @@ def copy_project(dst: Path) -> Path:
 
 
 def tiny_project(dst: Path, tiny: dict) -> Path:
-    """`copy_project` with params.yaml shrunk by `tiny`, committed. Its findings experiments, when
+    """`copy_project` with its params shrunk by `tiny`, committed. Its findings experiments, when
     given, replace the project's instead of merging into them."""
     copy_project(dst)
-    params = deep_update(yaml.safe_load((dst / "params.yaml").read_text()), tiny)
+    params = deep_update(project_params(dst), tiny)
     if "experiments" in tiny.get("findings", {}):
         params["findings"]["experiments"] = tiny["findings"]["experiments"]
-    (dst / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_project_params(dst, params)
     subprocess.run([*GIT, "commit", "-qam", "tiny"], cwd=dst, check=True)
     return dst
 

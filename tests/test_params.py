@@ -79,9 +79,32 @@ def test_yaml_is_never_code(tmp_path):
 
 
 def test_project_params_are_valid_and_digest_is_stable():
-    from conftest import ROOT
+    from conftest import ROOT, project_params
 
     a = load_params(ROOT / "params.yaml")
-    b = parse_params(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    b = parse_params(project_params())
     assert a == b and a.digest() == b.digest()
     assert parse_params({"seed": 1}).digest() != parse_params({"seed": 2}).digest()
+
+
+def test_the_study_file_beside_params_yaml_holds_the_findings_group(tmp_path):
+    """findings.yaml beside params.yaml is read with it; a findings group in both, or a bad key in
+    the study file, stops with one line that names the file to fix."""
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"seed": 3}))
+    (tmp_path / "findings.yaml").write_text(yaml.safe_dump({"findings": {"seeds": [4, 5]}}))
+    params = load_params(tmp_path / "params.yaml")
+    assert params.seed == 3 and params.findings.seeds == [4, 5]
+
+    (tmp_path / "findings.yaml").write_text(yaml.safe_dump({"findings": {"seedz": [4]}}))
+    with pytest.raises(ParamsError) as err:
+        load_params(tmp_path / "params.yaml")
+    assert str(err.value).startswith(f"{tmp_path / 'findings.yaml'}: unknown key 'findings.seedz'")
+
+    (tmp_path / "findings.yaml").write_text(yaml.safe_dump({"findings": {}, "seed": 1}))
+    with pytest.raises(ParamsError, match="must hold the findings group alone"):
+        load_params(tmp_path / "params.yaml")
+
+    (tmp_path / "findings.yaml").write_text(yaml.safe_dump({"findings": {}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"findings": {"seeds": [1]}}))
+    with pytest.raises(ParamsError, match="findings is set here and in .*findings.yaml"):
+        load_params(tmp_path / "params.yaml")

@@ -28,10 +28,10 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, cli, dvc, free_port, stop_group, wait_healthy
+from conftest import ROOT, cli, dvc, free_port, project_params, stop_group, wait_healthy
 from ganpipe.params import GANExperiment, Params, ParamsError, WGANExperiment, load_params, parse_params
 
-PROJECT = yaml.safe_load((ROOT / "params.yaml").read_text())
+PROJECT = project_params()
 SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -276,9 +276,9 @@ def test_dvc_repro_after_one_more_seed_trains_only_that_seed(tmp_path, monkeypat
     first = dvc("repro", "experiment@e", cwd=repo)
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     assert "3 runs, 0 restored from the run cache" in first.stderr + first.stdout
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["findings"]["seeds"] = [0, 1, 2]
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    study = yaml.safe_load((repo / "findings.yaml").read_text())
+    study["findings"]["seeds"] = [0, 1, 2]
+    (repo / "findings.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
     import subprocess
 
     subprocess.run([*GIT, "commit", "-qam", "one more seed"], cwd=repo, check=True)

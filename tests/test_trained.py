@@ -233,15 +233,14 @@ def test_the_levelled_check_judges_nothing_when_its_known_runs_do_not_separate()
 def test_findings_refuses_known_runs_that_are_not_the_arm_at_a_longer_budget(change):
     """F1's runs of known state must be its arm's configuration, only longer: else the limit they
     set would be a different run's."""
-    import yaml
-
     from ganpipe.params import ParamsError
     from ganpipe.pipeline.findings import check_experiments
 
-    committed = (Path(__file__).parents[1] / "params.yaml").read_text()
-    raw = yaml.safe_load(committed)
+    from conftest import project_params
+
+    raw = project_params()
     raw["findings"]["experiments"][trained.HELD["experiment"]].update(change)
     with pytest.raises(ParamsError, match=f"findings.experiments.{trained.HELD['experiment']}: must be "
                                           f"{trained.HELD['arm']}'s configuration at a longer budget"):
         check_experiments(parse_params(raw, "params.yaml"))
-    assert check_experiments(parse_params(yaml.safe_load(committed), "params.yaml"))  # the committed params pass
+    assert check_experiments(parse_params(project_params(), "params.yaml"))  # the committed params pass

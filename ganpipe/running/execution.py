@@ -59,16 +59,21 @@ def execution_key() -> str | None:
 
 
 def changed_params(root: Path) -> dict[str, str]:
-    """Params that differ from the commit's params.yaml (what `dvc exp run -S` set), flattened."""
-    try:
-        committed = subprocess.run(["git", "show", "HEAD:params.yaml"], cwd=root, capture_output=True, text=True,
-                                   timeout=10)
-        current = yaml.safe_load((root / "params.yaml").read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    if committed.returncode != 0:
-        return {}
-    old, new = flatten(yaml.safe_load(committed.stdout) or {}), flatten(current or {})
+    """Params that differ from the commit's params.yaml and findings.yaml (what `dvc exp run -S` set),
+    flattened."""
+    old, new = {}, {}
+    for name in ("params.yaml", "findings.yaml"):
+        try:
+            committed = subprocess.run(["git", "show", f"HEAD:{name}"], cwd=root, capture_output=True, text=True,
+                                       timeout=10)
+            current = yaml.safe_load((root / name).read_text()) if (root / name).is_file() else {}
+            if committed.returncode == 0:
+                old.update(flatten(yaml.safe_load(committed.stdout) or {}))
+            elif name == "params.yaml":
+                return {}
+        except (OSError, yaml.YAMLError):
+            return {}
+        new.update(flatten(current or {}))
     return {k: str(v) for k, v in new.items() if old.get(k, object()) != v}
 
 
