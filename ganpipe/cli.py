@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-ParamsOption = Annotated[Path, typer.Option("--params", help="Params file to read (every knob, per stage).")]
+ParamsOption = Annotated[Path, typer.Option("--params", help="Params file to read (every knob, per stage); findings.yaml beside it holds the study's experiments.")]
 DataOption = Annotated[Path, typer.Option(help="Prepared data from `ganpipe prepare`.")]
 ClassifierOption = Annotated[Path, typer.Option(help="Feature classifier weights.")]
 
@@ -133,7 +133,7 @@ for _model in TRAINED:
 @app.command("run-experiment")
 @stage_errors
 def run_experiment(
-    name: Annotated[str, typer.Argument(help="A key of findings.experiments in the params file.")],
+    name: Annotated[str, typer.Argument(help="A key of findings.experiments in findings.yaml.")],
     params: ParamsOption = Path("params.yaml"),
     out: Annotated[Path | None, typer.Option(help="Output folder [default: stages/experiments/NAME].")] = None,
     data: DataOption = Path("stages/prepare/mnist.npz"),
@@ -183,9 +183,9 @@ def cache_list(as_json: Annotated[bool, typer.Option("--json", help="The summary
 @stage_errors
 def cache_prune(
     params: ParamsOption = Path("params.yaml"),
-    everything: Annotated[bool, typer.Option("--all", help="Drop every entry, not only those params.yaml no longer names.")] = False,
+    everything: Annotated[bool, typer.Option("--all", help="Drop every entry, not only those the params no longer name.")] = False,
 ):
-    """Drop the cached runs that no experiment of params.yaml names (its config, seed, samples and
+    """Drop the cached runs that no experiment of findings.yaml names (its config, seed, samples and
     device), or every run with --all. Entries of other commits or CPU kinds of a named run stay."""
     from ganpipe.pipeline.experiment import named_runs
     from ganpipe.running.runcache import RunCache, folder, human_bytes

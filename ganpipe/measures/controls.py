@@ -4,7 +4,7 @@ For each artifact the note describes, positive controls carry the artifact at se
 and negative controls carry none of it (real digits, harmless changes of them, and the other
 claims' artifacts). All are made from real test digits (or, for the pile-up, from weight arrays).
 A measure separates its controls when every dose lies beyond every negative; its threshold then
-comes from the controls by the rule declared in params.yaml (findings.controls.threshold_at):
+comes from the controls by the rule declared in findings.yaml (findings.controls.threshold_at):
 
     threshold = strongest negative + threshold_at * (weakest dose - strongest negative)
 

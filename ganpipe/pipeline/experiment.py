@@ -1,5 +1,5 @@
 """Stage experiment@NAME: the training runs that a finding needs (strong discriminator, clip sweep,
-output heads, the upsample generator), configured in params.yaml under findings.experiments.NAME.
+output heads, the upsample generator), configured in findings.yaml under findings.experiments.NAME.
 
 Each experiment starts from the model's built-in defaults plus its own overrides, not from the
 main gan/wgan groups, so `dvc exp run -S wgan.clip=0.1` changes the main WGAN but not the sweeps.
@@ -249,7 +249,7 @@ def run_experiment(name: str, params: Params, out: Path, data_path: Path = MNIST
 
 
 def named_runs(params: Params) -> set[str]:
-    """The identity digest of every run that params.yaml's experiments name (what the cache keeps on prune)."""
+    """The identity digest of every run that findings.yaml's experiments name (what the cache keeps on prune)."""
     from ganpipe.running.runtime import pick_device
 
     device, f = pick_device(params.device).type, params.findings

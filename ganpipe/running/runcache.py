@@ -118,7 +118,7 @@ class Machine:
 
 
 def run_identity(cfg, seed: int, n_samples: int, device: str) -> dict:
-    """What names a run in params.yaml: its resolved config, its seed, the samples it draws, its device."""
+    """What names a run in findings.yaml: its resolved config, its seed, the samples it draws, its device."""
     return {"config": cfg.model_dump(mode="json"), "seed": seed, "n_samples": n_samples, "device": device}
 
 
@@ -205,7 +205,7 @@ class RunCache:
 
     def prune(self, keep_identities: set[str] | None) -> int:
         """Drop every entry (keep_identities None) or those whose run identity is not among
-        `keep_identities` (`digest(run_identity(...))` of the runs params.yaml names); the number dropped."""
+        `keep_identities` (`digest(run_identity(...))` of the runs findings.yaml names); the number dropped."""
         dropped = 0
         for key, meta in self.entries().items():
             if keep_identities is None or meta.get("identity") not in keep_identities:

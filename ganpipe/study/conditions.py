@@ -1,7 +1,7 @@
 """The runs behind a findings experiment: its own setting at every seed, its condition map at the
 map seeds, and where each run's outputs live.
 
-An experiment in params.yaml (findings.experiments.NAME) is a GAN or WGAN config plus an optional
+An experiment in findings.yaml (findings.experiments.NAME) is a GAN or WGAN config plus an optional
 `map`, a grid of knobs to vary. Its runs:
 
     the experiment's own setting   ("base")              at each of findings.seeds (or its own `seeds`)

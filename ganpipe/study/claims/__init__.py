@@ -1,6 +1,6 @@
 """The note's claims, one module each (ganpipe/study/claims/f*.py): what the note says, the experiments
 and controlled measures a claim reads, its evidence, judge, validity checks and report section.
-Adding or changing a claim touches its module and params.yaml; the findings stage and the report
+Adding or changing a claim touches its module and findings.yaml; the findings stage and the report
 loop over `CLAIMS` in the note's order."""
 
 from ganpipe.study.claims import (f1_collapse, f2_js_saturation, f2b_optimal_d, f3_pileup, f3b_emboss, f4_noise,

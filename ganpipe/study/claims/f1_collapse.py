@@ -66,7 +66,7 @@ def validity(ev: dict, v: ValidityParams, rule) -> dict:
 
 
 def _seeds(params) -> tuple[int, ...]:
-    """The seeds the arm's own setting ran at: its own `seeds` where params.yaml gives them."""
+    """The seeds the arm's own setting ran at: its own `seeds` where findings.yaml gives them."""
     f = params.findings
     return conditions.conditions(f.experiments[EXPERIMENT], f.seeds, f.map_seeds)[0].seeds
 
