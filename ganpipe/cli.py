@@ -376,6 +376,9 @@ def ui(
             raise fail(f"the MLflow server for {uri} ended (exit code {server.returncode}) before it answered on {base}")
         typer.echo(f"MLflow UI ready; the runs with their measures and knobs: "
                    f"{training_view_url(base, uri, p.mlflow.experiment)}", err=True)
+        # MLflow's UI opens its Assistant panel on a browser's first visit to localhost, by no setting ganpipe can turn
+        typer.echo("MLflow opens its Assistant panel on a browser's first visit: close it once and it stays closed",
+                   err=True)
         server.wait()
     except KeyboardInterrupt:
         pass

@@ -1,6 +1,6 @@
 """`ganpipe ui` on the store of the shared tiny `dvc repro`: it listens on loopback only, and in a
 real browser (headless Chromium, Debian's chromium and chromium-driver, through Selenium) the runs
-table, once the app has rendered, shows the pipeline's training runs with an FID column and a knob."""
+table, once the app has rendered, opens on the pipeline execution's row with every model's FID and modes, and a knob."""
 
 import os
 import re
@@ -51,7 +51,7 @@ def test_the_ui_listens_on_loopback_only(ui):
     assert addrs and set(addrs) == {"0100007F"}, addrs  # 127.0.0.1; 0.0.0.0 would be 00000000
 
 
-def test_the_ui_opens_on_the_training_runs_with_an_fid_column(ui, tmp_path):
+def test_the_ui_opens_on_the_training_runs_with_the_pipeline_rows_headline(ui, tmp_path):
     if browser.missing():
         pytest.skip(browser.missing())
     base, _, server = ui
@@ -83,15 +83,14 @@ def test_the_ui_opens_on_the_training_runs_with_an_fid_column(ui, tmp_path):
             return {cell.find_element("xpath", "..").get_attribute("aria-rowindex"): cell.text
                     for cell in driver.find_elements("css selector", f"[role='gridcell'][col-id='metrics.`{key}`']")}
 
-        fid_of, wgan_fid_of = column("fid"), column("wgan.fid")
+        parent_cells = {key: column(key) for key in ("wgan.fid", "gan.fid", "wgan.modes", "gan.modes")}
     finally:
         driver.quit()
     assert "Training runs" in first and "No data" not in first
     assert "Model training" in text and "Evaluations" not in text
     assert any(re.fullmatch(r"dvc repro [0-9a-f]{7}", name) for name in row_of)  # the pipeline run, expanded ...
     assert {"train-wgan", "train-gan", "train-vae", "evaluate"} <= row_of.keys()  # ... with its stages nested
-    assert {"fid", "precision", "wgan.clip"} <= headers, headers
-    for stage in ("train-wgan", "train-gan"):
-        assert float(fid_of[row_of[stage]]) > 0, stage  # evaluate's FID, on the training run
+    assert {"wgan.fid", "gan.fid", "verdicts.reproduced", "wgan.clip"} <= headers, headers
     parent = next(name for name in row_of if name.startswith("dvc repro"))
-    assert float(wgan_fid_of[row_of[parent]]) > 0  # the collapsed row's headline
+    for key, cells in parent_cells.items():  # the columns the table opens on are the pipeline row's own
+        assert float(cells[row_of[parent]]) > 0, key

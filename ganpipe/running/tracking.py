@@ -24,14 +24,15 @@ from ganpipe.running.execution import DVC_STAGE_TAG, describe_pipeline, executio
 # MLflow 3 opens an experiment in the view its kind names; without it the UI shows the GenAI
 # overview (traces, latency), which has nothing to show for training runs. And a shared view of
 # the runs table (MLflow's "share view": an experiment tag, opened by ?viewStateShareKey=KEY) with
-# the headline measures and the knobs as columns, since the table's default shows neither.
+# the headline measures and the knobs as columns, since the table's default shows neither. The
+# table opens on each pipeline execution's collapsed row, so its columns are the ones that row
+# carries: every model's headline (evaluate logs it there) and the verdict counts (findings); a
+# stage's own run, one click further, shows its own numbers.
 TRAINING_VIEW = "ganpipe"
-_VIEW_COLUMNS = [*(f"metrics.`{m}`" for m in ("fid", "precision", "recall", "modes")),
-                 *(f"params.`{p}`" for p in ("wgan.clip", "gan.generator", "seed")),
-                 # the parent run's headline (it carries every model's numbers; the table shows metrics
-                 # before params, so two columns more leave the knobs on screen)
-                 "metrics.`wgan.fid`", "metrics.`verdicts.reproduced`",
-                 "tags.`dvc_stage`", "tags.`dvc_exp_name`"]
+_VIEW_COLUMNS = [*(f"metrics.`{model}.{m}`" for m in ("fid", "modes") for model in ("wgan", "gan", "vae")),
+                 *(f"metrics.`verdicts.{v}`" for v in ("reproduced", "mixed", "not_reproduced", "inconclusive")),
+                 *(f"params.`{p}`" for p in ("wgan.clip", "gan.generator")),  # what `dvc exp run -S` turned
+                 "tags.`dvc_exp_name`"]
 EXPERIMENT_TAGS = {
     "mlflow.experimentKind": "custom_model_development",
     f"mlflow.sharedViewState.{TRAINING_VIEW}": json.dumps(
