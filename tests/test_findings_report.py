@@ -199,6 +199,9 @@ def test_changed_clip_reruns_the_wgan_branch_and_no_experiment(repo, clip_experi
     assert f"**The main WGAN** (clip {clips['clip0002']}," in (repo / "reports" / "report.md").read_text()
     shown = dvc("exp", "show", "--csv", cwd=repo)
     assert shown.returncode == 0 and "wgan.clip" in shown.stdout and "wgan.boundary_share" in shown.stdout
+    # a study knob shows once per row, as findings.yaml has it (not its lists repeated per stage that names it)
+    rows = list(csv.DictReader(io.StringIO(shown.stdout)))
+    assert {row["findings.seeds"] for row in rows} == {"[0, 1]"}, rows
 
 
 def test_a_main_model_knob_moves_its_reading_and_no_verdict_nor_the_trained_rule(e2e, clip_experiments):
