@@ -129,3 +129,17 @@ def test_a_reading_between_the_controls_decides_nothing(result, bundled):
     for reading in between:
         check = clear_of_controls(claim, {"noise": reading}, result)
         assert not check["ok"] and check["value"] == {"noise": reading}
+
+
+def test_the_high_band_reads_real_digits_at_one_blur_below_and_noise_above(result):
+    """The output heads' spectral reading (F4, F4b, F4c), on the blur and noise controls: real digits
+    read 1 (the share is relative to the real digits'), every blur lowers the high band below the
+    line its controls give, and more background noise raises it further above 1."""
+    deficit, excess = result["high_band_deficit"], result["high_band_excess"]
+    real = {n["name"]: n["value"] for n in deficit["negatives"]}
+    assert real["real digits"] == pytest.approx(1.0, abs=0.1)
+    assert real["digits x 0.6"] == pytest.approx(real["real digits"], abs=0.01)  # contrast-free
+    assert real["shifted (4, 4)"] == pytest.approx(real["real digits"], abs=0.01)  # shift-free
+    assert deficit["separates"] and all(d["value"] < deficit["threshold"] < 1 for d in deficit["doses"])
+    noise = [d["value"] for d in excess["doses"]]
+    assert noise[0] > 1 and (np.diff(noise) > 0).all(), noise

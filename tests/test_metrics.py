@@ -18,7 +18,8 @@ from ganpipe.measures import metrics as M
 from conftest import MNIST_T10K
 
 ARTIFACT_KEYS = ["brightness", "peak_brightness", "blank_fraction", "peripheral_energy", "background_noise", "midgrey_share",
-                 "gradient_energy", "edge_sharpness", "background_level", "grey_page", "relief_score", "emboss_score"]
+                 "gradient_energy", "edge_sharpness", "background_level", "grey_page", "relief_score", "emboss_score",
+                 "low_band", "mid_band", "high_band"]
 SUMMARY_KEYS = ["fid", "precision", "recall", "density", "coverage", "modes", "class_entropy", "confidence",
                 *ARTIFACT_KEYS]
 
@@ -266,6 +267,26 @@ def test_real_digits_look_clean(digits):
     assert 0.08 < got["brightness"] < 0.2
     for name, f in M.ARTIFACT_MEASURES.items():
         assert got[name] == f(digits)
+
+
+@pytest.mark.parametrize("cycles,band", [(2, "low"), (5, "mid"), (8, "high")])
+def test_a_grating_puts_all_its_power_in_the_band_of_its_frequency(cycles, band):
+    """cos(2 pi k x / 28) has its power at k/28 cycles per pixel alone: 2/28 is low, 5/28 mid, 8/28
+    high; along either axis, shifted or not, at any contrast."""
+    x = np.arange(28)
+    grating = 0.5 + 0.4 * np.cos(2 * np.pi * cycles * x / 28)
+    images = np.stack([np.tile(grating, (28, 1)), np.tile(grating, (28, 1)).T,
+                       np.roll(np.tile(grating, (28, 1)), 3, axis=1)])
+    for contrast in (1.0, 0.5):
+        shares = M.band_shares(np.rint(255 * (0.5 + contrast * (images - 0.5))).astype(np.uint8))
+        assert shares[band] == pytest.approx(1.0, abs=2e-3), shares
+        assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_band_shares_of_flat_images_are_zero_and_real_digits_live_in_the_low_band(digits):
+    assert M.band_shares(np.full((4, 28, 28), 90, np.uint8)) == {"low": 0.0, "mid": 0.0, "high": 0.0}
+    shares = M.band_shares(digits)
+    assert shares["low"] > shares["mid"] > shares["high"] > 0.05
 
 
 def test_blank_images_are_counted_and_dark(digits):

@@ -43,6 +43,12 @@ def autoscaled(images: np.ndarray) -> np.ndarray:
     return uint8((x - lo) / np.maximum(hi - lo, 1e-6))
 
 
+def relative_to(measure: Callable[[np.ndarray], float], real: np.ndarray) -> Callable[[np.ndarray], float]:
+    """`measure` over its value on the real digits: real digits read 1."""
+    reference = measure(real)
+    return lambda images: measure(images) / reference
+
+
 def _per_image(x: np.ndarray, f) -> np.ndarray:
     return np.stack([f(img) for img in x])
 
@@ -163,6 +169,11 @@ def image_checks(real: np.ndarray, p: ControlsParams) -> list[Check]:
     shifts = {"shifted (4, 4)": u(shifted(x, 4, 4)), "shifted (-4, 3)": u(shifted(x, -4, 3))}
     contrast = {"digits x 0.6": u(x * 0.6), "digits x 1.5": u(np.clip(x * 1.5, 0, 1)), "digits ^ 2": u(x ** 2)}
     emboss_index = lambda images: metrics.background_level(images) + metrics.relief_score(images)  # noqa: E731
+    relative_high = relative_to(metrics.high_band, real)
+    blur_negatives = {"real digits": real_u, "the faintest 10%": faint, **contrast, **shifts,
+                      "background noise": other["background noise"], "embossed": other["embossed"]}
+    noise_negatives = {"real digits": real_u, "the faintest 10%": faint, **shifts, "thick strokes": u(thick(x)),
+                       **{f"blur sigma {s:g}": u(blurred(x, s)) for s in p.blur_sigmas}, "black": other["black"]}
     return [
         Check("peak_brightness", ("F1",), -1, metrics.peak_brightness, black,
               {"real digits": real_u, "the faintest 10%": faint, "digits x 0.5": u(x * 0.5),
@@ -183,17 +194,17 @@ def image_checks(real: np.ndarray, p: ControlsParams) -> list[Check]:
               Replaced("background_level", metrics.background_level, +1,
                "the median pixel of a black page under strong noise is as grey as a grey page: half of a page's "
                "pixels carry the noise")),
-        Check("edge_sharpness", ("F4b",), -1, metrics.edge_sharpness, blur,
-              {"real digits": real_u, "the faintest 10%": faint, **contrast, **shifts,
-               "background noise": other["background noise"], "embossed": other["embossed"]},
+        Check("edge_sharpness", ("F4b",), -1, metrics.edge_sharpness, blur, blur_negatives,
               Replaced("midgrey_share", metrics.midgrey_share, +1,
                "a change of contrast (digits x 0.6) turns the stroke's core mid-grey and reads as blur; "
                "gradient energy over intensity energy (no variance) called an embossed digit blurred")),
-        Check("background_noise", ("F4", "F4c"), +1, metrics.background_noise, noise,
-              {"real digits": real_u, "the faintest 10%": faint, **shifts, "thick strokes": u(thick(x)),
-               **{f"blur sigma {s:g}": u(blurred(x, s)) for s in p.blur_sigmas}, "black": other["black"]},
+        Check("background_noise", ("F4", "F4c"), +1, metrics.background_noise, noise, noise_negatives,
               Replaced("peripheral_energy", metrics.peripheral_energy, +1,
                "a digit shifted by 4 pixels puts ink in the fixed 4-pixel border ring and reads as noise")),
+        # the high band's share against the real digits' (1: as real digits), on the blur and the noise
+        # controls of the two measures above: what the heads' spectra over training can be read for
+        Check("high_band_deficit", ("F4b",), -1, relative_high, blur, blur_negatives),
+        Check("high_band_excess", ("F4", "F4c"), +1, relative_high, noise, noise_negatives),
     ]
 
 
@@ -231,5 +242,12 @@ def run_controls(real: np.ndarray, p: ControlsParams) -> dict[str, dict]:
 def strip(real: np.ndarray, p: ControlsParams, index: int = 0) -> dict[str, list[tuple[str, np.ndarray, bool]]]:
     """One digit under every control, by measure, as (name, image, positive): the report's control strip."""
     checks = image_checks(real, p)
-    return {c.measure: [(k, a[index], True) for k, (_, a) in c.positives.items()]
-            + [(k, a[min(index, len(a) - 1)], False) for k, a in c.negatives.items()] for c in checks}
+    drawn: list[dict] = []  # the high band's checks reuse the blur and noise controls: each set drawn once
+    out = {}
+    for c in checks:
+        if any(c.positives is positives for positives in drawn):
+            continue
+        drawn.append(c.positives)
+        out[c.measure] = ([(k, a[index], True) for k, (_, a) in c.positives.items()]
+                          + [(k, a[min(index, len(a) - 1)], False) for k, a in c.negatives.items()])
+    return out

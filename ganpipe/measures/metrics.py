@@ -8,6 +8,7 @@ features (N x D) and softmax probabilities (N x C), and images as uint8 N x 28 x
 - Mode coverage from the classifier's predicted-class histogram.
 - Artifact measures on pixels, one per visual failure the note describes (all-black collapse,
   noise around the digit, blur, "embossed" images); each is small on real MNIST digits.
+- The power spectrum in three bands: which spatial frequencies a generator gets wrong.
 
 FID and the k-NN measures are biased by the sample size n: compare models only at equal n, and
 report the real-vs-real floor at that n beside them.
@@ -356,6 +357,45 @@ def edge_sharpness(images: np.ndarray) -> float:
     return float((grad[keep] / var[keep]).mean()) if keep.any() else 0.0
 
 
+# Spatial-frequency bands, in cycles per pixel (0.5 is the finest a 28 x 28 grid holds along an
+# axis; the corners of the spectrum reach 0.71). An MNIST stroke is 2-3 pixels wide, so a digit's
+# power lies mostly in the low band; blur removes the high band first, and pixel noise, being
+# white, adds to every band alike and so raises the high band's share the most.
+BANDS = {"low": (0.0, 0.125), "mid": (0.125, 0.25), "high": (0.25, 1.0)}
+
+
+def band_shares(images: np.ndarray) -> dict[str, float]:
+    """Each band's share of the images' power: the radial power spectrum of each image (its mean
+    removed, so a page's brightness is no frequency), averaged over images, summed within each band
+    and divided by the total. Shares are contrast-free (scaling every image scales every band) and
+    shift-free (a shift changes phases only); compare them with the real digits' shares, which put
+    real digits at 1. Flat images have no power: every share 0."""
+    x = _unit(images).astype(np.float64)
+    x -= x.mean(axis=(1, 2), keepdims=True)
+    power = (np.abs(np.fft.fft2(x)) ** 2).mean(axis=0)
+    radius = np.hypot(np.fft.fftfreq(x.shape[1])[:, None], np.fft.fftfreq(x.shape[2])[None, :])
+    total = float(power.sum())
+    if total <= 0:
+        return {band: 0.0 for band in BANDS}
+    return {band: float(power[(radius > lo) & (radius <= hi)].sum() / total) for band, (lo, hi) in BANDS.items()}
+
+
+def low_band(images: np.ndarray) -> float:
+    """Share of the images' power below 0.125 cycles per pixel (the digit's shape)."""
+    return band_shares(images)["low"]
+
+
+def mid_band(images: np.ndarray) -> float:
+    """Share of the images' power from 0.125 to 0.25 cycles per pixel (the strokes' edges)."""
+    return band_shares(images)["mid"]
+
+
+def high_band(images: np.ndarray) -> float:
+    """Share of the images' power above 0.25 cycles per pixel (claims F4, F4b, F4c: what blur removes
+    and pixel noise adds)."""
+    return band_shares(images)["high"]
+
+
 _PAIR_OFFSETS = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if (dy, dx) != (0, 0)]
 
 
@@ -397,7 +437,8 @@ def boundary_share(weights: np.ndarray, clip: float) -> float:
 
 ARTIFACT_MEASURES = {f.__name__: f for f in (brightness, peak_brightness, blank_fraction, peripheral_energy,
                                                background_noise, midgrey_share, gradient_energy, edge_sharpness,
-                                               background_level, grey_page, relief_score, emboss_score)}
+                                               background_level, grey_page, relief_score, emboss_score,
+                                               low_band, mid_band, high_band)}
 
 
 def artifact_measures(images: np.ndarray) -> dict[str, float]:

@@ -13,7 +13,9 @@ def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = 
     c3 = s["conv3"]
     return {"conv3_sharpness_end": c3["edge_sharpness"][-1], "conv3_sharpness_first": c3["edge_sharpness"][0],
             "conv5_sharpness_end": s["conv5"]["edge_sharpness"][-1], "fc_sharpness_end": s["fc"]["edge_sharpness"][-1],
-            "conv3_fid_end": c3["fid"][-1], "real_sharpness": ctx.real["edge_sharpness"], **common}
+            "conv3_fid_end": c3["fid"][-1], "real_sharpness": ctx.real["edge_sharpness"],
+            "conv3_high_band_first": c3["high_band"][0] / ctx.real["high_band"],
+            "conv3_high_band_end": c3["high_band"][-1] / ctx.real["high_band"], **common}
 
 
 def judge(ev: dict, t: dict) -> dict:

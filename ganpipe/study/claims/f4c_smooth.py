@@ -12,7 +12,8 @@ def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = 
     s, common = heads(runs, cond, seed, step)
     return {"conv5_noise_end": s["conv5"]["background_noise"][-1], "fc_noise_end": s["fc"]["background_noise"][-1],
             "conv3_noise_end": s["conv3"]["background_noise"][-1], "conv5_sharpness_end": s["conv5"]["edge_sharpness"][-1],
-            "conv5_fid_end": s["conv5"]["fid"][-1], "real_noise": ctx.real["background_noise"], **common}
+            "conv5_fid_end": s["conv5"]["fid"][-1], "real_noise": ctx.real["background_noise"],
+            "conv5_high_band_end": s["conv5"]["high_band"][-1] / ctx.real["high_band"], **common}
 
 
 def judge(ev: dict, t: dict) -> dict:
