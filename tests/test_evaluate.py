@@ -14,9 +14,10 @@ from ganpipe.measures.evaluation import Reference
 from ganpipe.params import DataParams, parse_params
 from ganpipe.running.files import InputError, save_torch, write_npz
 
-KEYS = {"fid", "precision", "recall", "density", "coverage", "modes", "class_entropy", "confidence",
+KEYS = {"fid", "precision", "recall", "density", "coverage", "modes", "class_entropy", "confidence", "top_class_share",
         "brightness", "peak_brightness", "blank_fraction", "peripheral_energy", "background_noise", "midgrey_share",
-        "gradient_energy", "edge_sharpness", "background_level", "grey_page", "relief_score", "emboss_score"}
+        "gradient_energy", "edge_sharpness", "background_level", "grey_page", "relief_score", "emboss_score",
+        "pinned_black", "low_band", "mid_band", "high_band"}
 
 
 @pytest.fixture(scope="module")

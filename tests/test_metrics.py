@@ -19,8 +19,8 @@ from conftest import MNIST_T10K
 
 ARTIFACT_KEYS = ["brightness", "peak_brightness", "blank_fraction", "peripheral_energy", "background_noise", "midgrey_share",
                  "gradient_energy", "edge_sharpness", "background_level", "grey_page", "relief_score", "emboss_score",
-                 "low_band", "mid_band", "high_band"]
-SUMMARY_KEYS = ["fid", "precision", "recall", "density", "coverage", "modes", "class_entropy", "confidence",
+                 "pinned_black", "low_band", "mid_band", "high_band"]
+SUMMARY_KEYS = ["fid", "precision", "recall", "density", "coverage", "modes", "class_entropy", "confidence", "top_class_share",
                 *ARTIFACT_KEYS]
 
 
@@ -232,13 +232,15 @@ def test_prdc_rejects_k_not_below_the_sample_size():
 def test_mode_stats_all_ten_classes():
     probs = np.eye(10)[np.arange(1000) % 10]
     got = M.mode_stats(probs)
-    assert got == {"modes": 10.0, "class_entropy": pytest.approx(math.log(10)), "confidence": 1.0}
+    assert got == {"modes": 10.0, "class_entropy": pytest.approx(math.log(10)), "confidence": 1.0,
+                   "top_class_share": pytest.approx(0.1)}
 
 
 def test_mode_stats_one_class():
     probs = np.full((200, 10), 0.02)
     probs[:, 3] = 0.82
-    assert M.mode_stats(probs) == {"modes": 1.0, "class_entropy": 0.0, "confidence": pytest.approx(0.82)}
+    assert M.mode_stats(probs) == {"modes": 1.0, "class_entropy": 0.0, "confidence": pytest.approx(0.82),
+                                   "top_class_share": 1.0}  # all one digit: "collapse" as most readers mean it
 
 
 def test_mode_stats_fair_share_is_half_the_uniform_share():
@@ -356,7 +358,7 @@ def test_summarize_is_json_ready_and_consistent(digits):
     assert json.loads(json.dumps(got)) == got
     assert got["fid"] == M.fid(real_f, fake_f)
     assert {k: got[k] for k in ("precision", "recall", "density", "coverage")} == M.prdc(real_f, fake_f, 5)
-    assert {k: got[k] for k in ("modes", "class_entropy", "confidence")} == M.mode_stats(fake_p)
+    assert {k: got[k] for k in ("modes", "class_entropy", "confidence", "top_class_share")} == M.mode_stats(fake_p)
     assert {k: got[k] for k in ARTIFACT_KEYS} == M.artifact_measures(digits[:300])
     with pytest.raises(ValueError, match="same C"):
         M.summarize(real_f, real_p[:, :5], fake_f, fake_p, digits[:300], k=5)

@@ -280,3 +280,31 @@ def test_the_why_column_says_the_checks_in_words():
           "conditions": [{"name": "model=wgan", "label": "under the WGAN", "seeds": seeds}]}
     assert _why(f) == ("under the WGAN: the samples went black at 0 of 2 seeds "
                        "(while D's loss collapsed at 2 of 2 seeds)")
+
+
+def test_f1_says_when_the_samples_went_black_and_came_back():
+    """F1 per seed over training: the first black snapshot, the first one after it that is not, and
+    G's gradient read at each snapshot's step; a seed black at some snapshot but not at the end holds
+    the 'go black' part and not the 'stay black' one."""
+    import numpy as np
+
+    from ganpipe.study.claims.f1_collapse import judge, timeline
+
+    def series(black):
+        n = len(black)
+        return {"step": [100 * i for i in range(n)], "black_fraction": black, "pinned_black": [0.8] * n,
+                "top_class_share": [1.0] * n, "modes": [1.0] * n}
+
+    history = {"step": np.array([0, 400]), "g_grad_norm": np.array([1.0, 5.0])}
+    back = timeline(series([0.0, 0.6, 0.9, 0.2, 0.1]), history, 0.5)
+    assert (back["went_black_at"], back["came_back_at"], back["black_snapshots"]) == (100, 300, 2)
+    assert back["g_grad_norm"] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    stayed = timeline(series([0.0, 0.0, 0.7, 0.8, 0.9]), history, 0.5)
+    assert (stayed["went_black_at"], stayed["came_back_at"], stayed["black_snapshots"]) == (200, None, 3)
+    never = timeline(series([0.0] * 5), history, 0.5)
+    assert (never["went_black_at"], never["came_back_at"], never["black_snapshots"]) == (None, None, 0)
+
+    t = {"f1_d_loss_max": 1e-2, "f1_g_loss_min": 5.0, "f1_black_min": 0.5, "peak_brightness": 0.2}
+    ev = {"min_d_loss": 1e-5, "max_g_loss": 20.0, "black_at_some_snapshot": 0.9, "black_fraction": 0.1}
+    checks = judge(ev, t)["checks"]
+    assert checks["samples_black_at_some_point"] and not checks["samples_black"]

@@ -183,6 +183,8 @@ def mode_stats(probs: np.ndarray, n_classes: int = 10) -> dict[str, float]:
     - class_entropy: entropy in nats of the predicted-class histogram; log C when uniform, 0 when
       every sample is called the same class.
     - confidence: mean max probability; low when samples look like no digit in particular.
+    - top_class_share: the share of samples called the most frequent class (1: all one digit, the
+      "collapse" most readers mean; about 1/C for real digits).
     """
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2 or p.shape[1] != n_classes or len(p) == 0:
@@ -193,6 +195,7 @@ def mode_stats(probs: np.ndarray, n_classes: int = 10) -> dict[str, float]:
         "modes": float((share >= 1 / (2 * n_classes)).sum()),
         "class_entropy": float(-(nonzero * np.log(nonzero)).sum()),
         "confidence": float(p.max(axis=1).mean()),
+        "top_class_share": float(share.max()),
     }
 
 
@@ -304,6 +307,12 @@ def peak_intensity(images: np.ndarray) -> np.ndarray:
 def peak_brightness(images: np.ndarray) -> float:
     """Median over images of `peak_intensity`: ~1.0 on real digits, ~0 on all-black samples (F1)."""
     return float(np.median(peak_intensity(images)))
+
+
+def pinned_black(images: np.ndarray) -> float:
+    """Share of pixels at exactly 0: where the output layer saturated at black (a sigmoid or tanh
+    driven far negative). Real MNIST's background is exactly 0 too, so compare it with the real digits'."""
+    return float((_unit(images) == 0).mean())
 
 
 def black_fraction(images: np.ndarray, peak_max: float) -> float:
@@ -438,7 +447,7 @@ def boundary_share(weights: np.ndarray, clip: float) -> float:
 ARTIFACT_MEASURES = {f.__name__: f for f in (brightness, peak_brightness, blank_fraction, peripheral_energy,
                                                background_noise, midgrey_share, gradient_energy, edge_sharpness,
                                                background_level, grey_page, relief_score, emboss_score,
-                                               low_band, mid_band, high_band)}
+                                               pinned_black, low_band, mid_band, high_band)}
 
 
 def artifact_measures(images: np.ndarray) -> dict[str, float]:

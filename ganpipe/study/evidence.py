@@ -64,12 +64,15 @@ def snapshot_series(run: Run, clf: FeatureClassifier, real_feats: np.ndarray, pe
     from ganpipe.measures.controls import autoscaled
 
     n = min(len(real_feats), run.snapshots.shape[1])
-    series: dict[str, list] = {"step": run.snapshot_steps.tolist(), "fid": [], "confidence": [], "black_fraction": [],
-                               "emboss_score_autoscaled": []}
+    series: dict[str, list] = {"step": run.snapshot_steps.tolist(), "fid": [], "confidence": [], "modes": [],
+                               "top_class_share": [], "black_fraction": [], "emboss_score_autoscaled": []}
     for images in run.snapshots:
         feats, probs = clf.embed(images[:n])
         series["fid"].append(metrics.fid(real_feats[:n], feats))
         series["confidence"].append(float(probs.max(1).mean()))
+        classes = metrics.mode_stats(probs)
+        series["modes"].append(classes["modes"])
+        series["top_class_share"].append(classes["top_class_share"])
         series["black_fraction"].append(metrics.black_fraction(images[:n], peak_max))
         series["emboss_score_autoscaled"].append(metrics.emboss_score(autoscaled(images[:n])))
         for name, value in metrics.artifact_measures(images[:n]).items():

@@ -1,7 +1,10 @@
 """F1: a discriminator that keeps training unchecked collapses the generator to black images.
 
-The note's sentence joins two statements the runs may part: D wins and G's loss climbs, and the
-images go black. Each is judged on its own (`PARTS`) as well as together. The run is meant to fail,
+The note's sentence joins statements the runs may part: D wins and G's loss climbs; the images go
+black at some point while D dominates (the note watched a run with no stopping rule); and they stay
+black to the end. Each is judged on its own (`PARTS`) as well as together; the report also says per
+seed when the samples went black and when they came back, how many of the output's pixels sat at
+black, G's gradient, and which digits the samples were. The run is meant to fail,
 so its validity asks that the failure holds (D in control, G's loss levelled), not that its FID,
 the FID of garbage, has stopped moving."""
 
@@ -20,19 +23,23 @@ from ganpipe.study.verdicts import check
 
 EXPERIMENT = "f1_strong_d"
 PARTS = {"D wins and G's loss climbs": ("d_loss_collapsed", "g_loss_climbed"),
-         "the images go black": ("samples_black",)}
+         "the images go black while D dominates": ("samples_black_at_some_point",),
+         "they stay black to the end": ("samples_black",)}
 
 
 def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = None) -> dict:
     """The extremes of the losses up to the step judged (the note says D loss 'falls to' and G loss
-    'climbs to'), the share of black samples at that snapshot, D's accuracy on fakes over the last
+    'climbs to'), the share of black samples at that snapshot and at the blackest snapshot up to it,
+    the share of pixels at black, the digits the samples were, D's accuracy on fakes over the last
     third, and G's loss over training (what validity reads)."""
     r, s = runs.run(EXPERIMENT, cond, seed), runs.series(EXPERIMENT, cond, seed)
     step = step or s["step"][-1]
     h, s = history_upto(r, step), upto(s, step)
     steps = h["step"]
     return {"step": int(step), "min_d_loss": float(h["d_loss"].min()), "max_g_loss": float(h["g_loss"].max()),
-            "black_fraction": s["black_fraction"][-1], "brightness": s["brightness"][-1],
+            "black_fraction": s["black_fraction"][-1], "black_at_some_snapshot": max(s["black_fraction"]),
+            "pinned_black": s["pinned_black"][-1], "real_pinned_black": ctx.real["pinned_black"],
+            "modes": s["modes"][-1], "top_class_share": s["top_class_share"][-1], "brightness": s["brightness"][-1],
             "peak_brightness": s["peak_brightness"][-1], "real_brightness": ctx.real["brightness"],
             "fid": s["fid"][-1], "late_d_acc_fake": float(np.mean(h["d_acc_fake"][steps >= 2 * steps[-1] / 3])),
             "g_loss_curve": h["g_loss"].tolist(), "g_loss_steps": steps.tolist(),
@@ -44,12 +51,14 @@ def judge(ev: dict, t: dict) -> dict:
         "A discriminator that keeps training unchecked drives D loss to ~1e-4 and G loss to ~10, "
         "and the generator emits all-black images.",
         "strong-D GAN (5 D steps per G step, D lr 50x G lr): the lowest D loss and highest G loss reached, "
-        "the share of black samples (brightest 1% of pixels below the controls' threshold), FID",
+        "the share of black samples (brightest 1% of pixels below the controls' threshold) at the end and at "
+        "the blackest snapshot, FID",
         ev,
         {k: t[k] for k in ("f1_d_loss_max", "f1_g_loss_min", "f1_black_min", "peak_brightness")},
         {
             "d_loss_collapsed": ev["min_d_loss"] <= t["f1_d_loss_max"],
             "g_loss_climbed": ev["max_g_loss"] >= t["f1_g_loss_min"],
+            "samples_black_at_some_point": ev["black_at_some_snapshot"] >= t["f1_black_min"],
             "samples_black": ev["black_fraction"] >= t["f1_black_min"],
         },
     )
@@ -88,11 +97,32 @@ def held_rule_on_known_runs(runs: Runs, params, ctx: Context, rule) -> dict:
     return out
 
 
+def timeline(s: dict, history: dict, black_min: float) -> dict:
+    """One seed over training: when its samples went black (a snapshot's black share reached
+    black_min) and came back, the snapshots' pixels at black and digits, and the size of G's gradient
+    (its norm, as the history logs it) at each snapshot."""
+    black = [b >= black_min for b in s["black_fraction"]]
+    went = next((i for i, b in enumerate(black) if b), None)
+    back = next((i for i in range(went + 1, len(black)) if not black[i]), None) if went is not None else None
+    grad = [float(np.interp(t, history["step"], history["g_grad_norm"])) for t in s["step"]]
+    return {"step": s["step"], "black_fraction": s["black_fraction"], "pinned_black": s["pinned_black"],
+            "top_class_share": s["top_class_share"], "modes": s["modes"], "g_grad_norm": grad,
+            "went_black_at": None if went is None else s["step"][went],
+            "came_back_at": None if back is None else s["step"][back],
+            "black_snapshots": int(sum(black)), "snapshots": len(black)}
+
+
 def drawn(runs: Runs, params, ctx: Context, rule) -> dict:
-    """Every seed's losses over training, for the figure, and the validity rule on runs of known state."""
-    keys = ("step", "d_loss", "g_loss", "js_estimate", "d_acc_fake", "g_grad_norm_saturating", "g_grad_norm_nonsaturating")
-    return {"F1_history": {str(seed): {k: runs.run(EXPERIMENT, conditions.BASE, seed).history[k].tolist() for k in keys}
-                           for seed in _seeds(params)},
+    """Every seed's losses and timeline over training, for the figures, and the validity rule on runs
+    of known state."""
+    keys = ("step", "d_loss", "g_loss", "js_estimate", "d_acc_fake", "g_grad_norm", "g_grad_norm_saturating",
+            "g_grad_norm_nonsaturating")
+    seeds = _seeds(params)
+    history = {seed: runs.run(EXPERIMENT, conditions.BASE, seed).history for seed in seeds}
+    black_min = params.findings.thresholds.f1_black_min
+    return {"F1_history": {str(seed): {k: history[seed][k].tolist() for k in keys} for seed in seeds},
+            "F1_timeline": {str(seed): timeline(runs.series(EXPERIMENT, conditions.BASE, seed), history[seed], black_min)
+                            for seed in seeds},
             "F1_held_rule": held_rule_on_known_runs(runs, params, ctx, rule)}
 
 
@@ -128,7 +158,51 @@ def section(f: dict, r: ReportInputs) -> list[str]:
             f"climbed to {fmt(o['max_g_loss'])}; {fmt(100 * o['black_fraction'])}% of the final snapshot's samples "
             f"are black (brightest 1% of pixels below {fmt(t['peak_brightness'])}; median peak "
             f"{fmt(o['peak_brightness'])}, mean brightness {fmt(o['brightness'])} against {fmt(o['real_brightness'])} "
-            "for real digits).", ""] + held_rule_table(r.evidence["F1_held_rule"])
+            "for real digits).", ""] + over_training(f, r) + held_rule_table(r.evidence["F1_held_rule"])
+
+
+def over_training(f: dict, r: ReportInputs) -> list[str]:
+    """When each seed went black and came back, with what its output and gradient did meanwhile, and
+    the digits it drew: a figure, a table and what the seeds that ended black had apart."""
+    lines, t = r.evidence["F1_timeline"], f["thresholds"]
+    real_pinned = f["observed"]["real_pinned_black"]
+    fig, axes = r.plt.subplots(1, 4, figsize=(15, 3))
+    colors = r.sns.color_palette(n_colors=len(lines))
+    for color, (seed, s) in zip(colors, lines.items()):
+        for ax, key in zip(axes, ("black_fraction", "pinned_black", "g_grad_norm", "top_class_share")):
+            ax.plot(s["step"], s[key], "o-", color=color, ms=3, lw=1, label=f"seed {seed}")
+    axes[0].axhline(t["f1_black_min"], color="k", ls=":", lw=0.8)
+    axes[1].axhline(real_pinned, color="k", ls=":", lw=0.8, label="real digits")
+    axes[2].set_yscale("log")
+    axes[3].axhline(0.1, color="k", ls=":", lw=0.8, label="ten digits alike")
+    for ax, title in zip(axes, ("share of black samples", "share of pixels at black", "G's gradient norm",
+                                "most frequent digit's share")):
+        ax.set_title(title, fontsize=9), ax.set_xlabel("step"), ax.legend(fontsize=6)
+    path = r.figs.add("f1_over_training.png", fig)
+    rows = [[seed, s["went_black_at"] if s["went_black_at"] is not None else "never",
+             s["came_back_at"] if s["came_back_at"] is not None else ("-" if s["went_black_at"] is None else "stayed"),
+             f"{s['black_snapshots']}/{s['snapshots']}", fmt(s["modes"][-1]), fmt(s["top_class_share"][-1])]
+            for seed, s in lines.items()]
+    ended = {seed: s["black_fraction"][-1] >= t["f1_black_min"] for seed, s in lines.items()}
+
+    def mean(key: str, black: bool) -> str:
+        values = [np.mean(s[key][2 * len(s[key]) // 3:]) for seed, s in lines.items() if ended[seed] == black]
+        return fmt(float(np.mean(values))) if values else "-"
+
+    groups = {"ended black": [k for k, v in ended.items() if v], "did not": [k for k, v in ended.items() if not v]}
+    apart = ("Over the last third, " + "; ".join(
+        f"the seeds that {name} ({', '.join(seeds)}) had {mean('pinned_black', name == 'ended black')} of their pixels "
+        f"at black and G's gradient norm {mean('g_grad_norm', name == 'ended black')}"
+        for name, seeds in groups.items() if seeds) + f" (real digits: {fmt(real_pinned)} of pixels at black).")
+    return [f"![F1 over training]({path})", "",
+            "*Over training, every seed.* A sample is black when its brightest 1% of pixels lie below the controls' "
+            f"threshold; a snapshot is black when at least {fmt(t['f1_black_min'])} of its samples are. A pixel at black "
+            "is exactly 0: the output layer saturated (real digits' background is 0 too, the dotted line). G's gradient "
+            "is the norm of its whole gradient at each step, as training logs it. The last panel is the share of "
+            "samples the classifier calls the most frequent digit: 1 is every sample one digit, the collapse most "
+            "readers mean.", "",
+            table(["seed", "went black at step", "came back at step", "black snapshots", "modes at the end",
+                   "most frequent digit's share at the end"], rows), "", apart, ""]
 
 
 def held_rule_table(proof: dict) -> list[str]:
@@ -145,7 +219,9 @@ def held_rule_table(proof: dict) -> list[str]:
             table(["seed", "run", "steps", "D's accuracy on fakes", "G loss moving", "valid"], rows), ""]
 
 
-SAID = {"d_loss_collapsed": "D's loss collapsed", "g_loss_climbed": "G's loss climbed", "samples_black": "the samples went black"}
+SAID = {"d_loss_collapsed": "D's loss collapsed", "g_loss_climbed": "G's loss climbed",
+        "samples_black_at_some_point": "the samples went black at some snapshot",
+        "samples_black": "the samples were black at the end"}
 
 CLAIM = Claim("F1", "Collapse under a too-strong discriminator", judge, section,
               experiments=lambda sweep: [EXPERIMENT], measures=("peak_brightness",), evidence=evidence,
