@@ -314,6 +314,7 @@ class ValidityParams(Strict):
     clip_binds_share_min: Annotated[float, Field(ge=0, lt=1)] = 0.0  # F3: a share above this sits at +-c
     formed_within: Annotated[float, Field(gt=1)] = 1.5  # F4: digits formed at the first FID within this x the final level
     late_snapshots_min: Annotated[int, Field(ge=2)] = 3  # the checks read medians over this many late snapshots, at least
+    phase_snapshots_min: Annotated[int, Field(ge=2)] = 10  # a run judged over its whole course (F3b): a phase of a tenth of it is seen
     noise_draws: Annotated[int, Field(ge=3, le=50)] = 10  # fresh noise draws that measure the snapshot FID's spread
 
 

@@ -192,6 +192,7 @@ def dvc(*args: str, cwd: Path, timeout: float = 1200) -> subprocess.CompletedPro
 LOOP = {"steps": 6, "batch_size": 16, "log_every": 2, "grid_every": 3, "checkpoint_every": 3}
 # the experiments: enough snapshots for the trained rule's thirds and the last third's stability
 RUN = {**LOOP, "steps": 12, "grid_every": 2}
+NOTE_CELL = {"note_upsample": {"generator": "upsample", "critic_norm": "batch", "output": "sigmoid"}}
 E2E_PARAMS = {
     "classifier": {"epochs": 1},
     "ae": LOOP, "vae": LOOP, "gan": {**LOOP, "grid_every": 1}, "wgan": {**LOOP, "n_critic": 2, "grid_every": 1},
@@ -205,8 +206,9 @@ E2E_PARAMS = {
                                 "map": {"output": ["tanh", "sigmoid"]}},
                 # F1's runs of known state: the arm at twice its budget, at a seed of its own
                 "f1_known_long": {"model": "gan", "d_steps": 3, "lr_d": 1.0e-3, "steps": 24, "seeds": [5]},
-                "f3_clip_001": {"model": "wgan", "generator": "fc", "clip": 0.01, "n_critic": 2},
-                "f3_clip_1": {"model": "wgan", "generator": "fc", "clip": 1.0, "n_critic": 2},
+                # the sweep with a note-setting cell of the upsample generator (F3b's whole-run states and kernels)
+                **{name: {"model": "wgan", "generator": "fc", "clip": clip, "n_critic": 2, "map": NOTE_CELL}
+                   for name, clip in (("f3_clip_001", 0.01), ("f3_clip_1", 1.0))},
                 # the heads under the WGAN too: a map cell that switches the model, end to end
                 **{f"f4_{head}": {"model": "gan", "generator": head, "map": [{"model": ["wgan"], "n_critic": [2]}]}
                    for head in ("fc", "conv3", "conv5")},
@@ -221,6 +223,7 @@ E2E_PARAMS = {
         "map_seeds": [0],
         "toy": {"thetas": 5, "steps": 20, "d_star_steps": 50},
         "fid_snapshot_n": 64,
+        "validity": {"phase_snapshots_min": 6},  # RUN's snapshots
     },
 }
 

@@ -184,8 +184,6 @@ class Always:
     def trained(self, steps, fids):
         return verdicts.check(0.0, "trained", True)
 
-    settled = trained
-
     def levelled(self, steps, values, what):
         return verdicts.check(0.0, "levelled", True)
 
@@ -219,6 +217,42 @@ def test_what_a_clip_draws_reads_relief_first_then_the_page_and_never_calls_a_cl
     assert f3b_emboss.look(0.01, 0.4, t) == "embossed"  # relief wins even on a grey page
     assert f3b_emboss.look(0.0, 0.3, t) == "grey page, no relief"
     assert f3b_emboss.look(0.0, 0.0, t) == "no relief, no grey page"  # what real digits draw
+
+
+def _sweep_run(emboss_large: list, grey_large: list, emboss_paper: list) -> dict:
+    return {"largest_clip": "1.0", "paper_clip": "0.01", "snapshot_steps": [0, 100, 200, 300],
+            "emboss_curves": {"0.01": emboss_paper, "1.0": emboss_large},
+            "grey_curves": {"0.01": [0.0] * 4, "1.0": grey_large},
+            "emboss_at_largest_clip": emboss_large[-1], "emboss_score": {"0.01": emboss_paper[-1], "1.0": emboss_large[-1]}}
+
+
+def test_emboss_is_judged_over_the_whole_run_in_parts_with_the_end_beside_them():
+    t = {"emboss_score": 0.006, "grey_page": 0.157}
+    # relief for two snapshots mid-run, a grey page before and after, the paper's clip relief once
+    rec = f3b_emboss.judge(_sweep_run([0.0, 0.02, 0.02, 0.0], [0.3, 0.0, 0.0, 0.3], [0.0, 0.01, 0.0, 0.0]), t)
+    assert rec["observed"]["relief_steps"] == {"0.01": [100], "1.0": [100, 200]}
+    assert rec["observed"]["grey_page_steps"]["1.0"] == [0, 300]
+    assert rec["observed"]["ruined_snapshots"] == {"0.01": 1, "1.0": 4}
+    checks = rec["checks"]
+    assert all(checks[k] for k in (*f3b_emboss.PARTS["a large clip ruins the samples"],
+                                   *f3b_emboss.PARTS["the ruin looks embossed"]))
+    assert not any(checks[k] for k in f3b_emboss.PARTS["embossed at the end of the run"])  # a phase, not the end
+    assert rec["verdict"] == "not reproduced"
+    # as much relief at the paper's clip: the relief is not the large clip's doing
+    rec = f3b_emboss.judge(_sweep_run([0.0, 0.02, 0.02, 0.0], [0.0] * 4, [0.02, 0.02, 0.0, 0.0]), t)
+    assert rec["checks"]["relief_at_large_clip"] and not rec["checks"]["relief_longer_than_at_paper_clip"]
+    assert not rec["checks"]["ruined_longer_than_at_paper_clip"]
+
+
+def test_a_ruined_arm_is_not_asked_to_settle_but_to_be_watched():
+    ev = {"boundary_share_by_clip": {"0.01": 0.4, "1.0": 0.0}, "wasserstein_by_clip": {"0.01": 0.02, "1.0": 0.15},
+          "paper_clip": "0.01", "largest_clip": "1.0", "fid_curves": {"0.01": [1.0], "1.0": [400.0, 90.0, 300.0]},
+          "fid_steps": [1], "snapshot_steps": list(range(10))}
+    val = f3b_emboss.validity(ev, V, always)
+    assert set(val) == {"clips_differ", "trained_at_paper_clip", "watched_throughout"}
+    assert val["watched_throughout"]["ok"]
+    ev["snapshot_steps"] = list(range(V.phase_snapshots_min - 1))
+    assert not f3b_emboss.validity(ev, V, always)["watched_throughout"]["ok"]
 
 
 def test_a_weak_discriminator_cannot_test_the_collapse():

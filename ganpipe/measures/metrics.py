@@ -444,6 +444,13 @@ def boundary_share(weights: np.ndarray, clip: float) -> float:
     return float((np.abs(w) >= 0.99 * clip).mean())
 
 
+def weight_histogram(critic_state: dict, clip: float, bins: int = 41) -> dict:
+    """Every clipped critic parameter (the WGAN clips weights and biases alike) over [-c, c]."""
+    w = np.concatenate([v.numpy().ravel() for k, v in critic_state.items() if k.endswith(("weight", "bias"))])
+    counts, edges = np.histogram(w / clip, bins=bins, range=(-1.0, 1.0))
+    return {"edges": edges.tolist(), "counts": counts.tolist(), "boundary_share": boundary_share(w, clip)}
+
+
 ARTIFACT_MEASURES = {f.__name__: f for f in (brightness, peak_brightness, blank_fraction, peripheral_energy,
                                                background_noise, midgrey_share, gradient_energy, edge_sharpness,
                                                background_level, grey_page, relief_score, emboss_score,

@@ -33,7 +33,7 @@ def instruments(evidence: dict, strip: dict | None, figs: Figures) -> list[str]:
             rows.append([name, budget, w and w["first"], w and w["last"], w and w["remaining"], w and w["recent"],
                          w is not None and limit is not None and w["untrained"] <= limit])
     md += [table(["run", "budget", "first FID", "last third (median)", "remaining", "recent", "trained"], rows), "",
-           say("trained_rule_limit", limit=fmt(limit), separates=fmt(cal["separates"]), plateau=fmt(cal.get("plateau"))),
+           say("trained_rule_limit", limit=fmt(limit), separates=fmt(cal["separates"])),
            ""]
     if "noise" in cal:
         nz = cal["noise"]

@@ -15,9 +15,11 @@ import numpy as np
 
 from ganpipe.measures import metrics
 from ganpipe.measures.digit_cnn import FeatureClassifier
+from ganpipe.params import cell_config
 from ganpipe.running.files import InputError, load_npz, load_torch, write_json
 from ganpipe.running.runtime import one_thread
 from ganpipe.study import conditions
+from ganpipe.study.mechanisms import offset_response
 
 # The output heads' experiments (F4, F4b, F4c; F5's baseline); the F3 sweep is every experiment
 # whose name starts with "f3_clip".
@@ -78,13 +80,6 @@ def snapshot_series(run: Run, clf: FeatureClassifier, real_feats: np.ndarray, pe
         for name, value in metrics.artifact_measures(images[:n]).items():
             series.setdefault(name, []).append(value)
     return series
-
-
-def weight_histogram(critic_state: dict, clip: float, bins: int = 41) -> dict:
-    """Every clipped critic parameter (the WGAN clips weights and biases alike) over [-c, c]."""
-    w = np.concatenate([v.numpy().ravel() for k, v in critic_state.items() if k.endswith(("weight", "bias"))])
-    counts, edges = np.histogram(w / clip, bins=bins, range=(-1.0, 1.0))
-    return {"edges": edges.tolist(), "counts": counts.tolist(), "boundary_share": metrics.boundary_share(w, clip)}
 
 
 # The code a series depends on besides its run's snapshots and the meter's inputs: a change to any
@@ -206,6 +201,7 @@ class Runs:
         self._runs: dict[Path, Run] = {}
         self._series: dict[Path, dict] = {}
         self._histograms: dict[tuple, dict] = {}
+        self._offsets: dict[tuple, float] = {}
 
     def folder(self, name: str, condition: str, seed: int) -> Path:
         return conditions.run_folder(self.stages / "experiments" / name, condition, seed)
@@ -228,25 +224,41 @@ class Runs:
         """Measure these runs' series at once, across processes (what `series` then returns)."""
         self._series |= self.meter.many([f for f in dict.fromkeys(folders) if f not in self._series])
 
+    def offset_response(self, name: str, condition: str, seed: int, cfg, offset: float) -> float:
+        """How much the run's final critic scores its final samples lower when lifted by `offset`
+        (ganpipe.study.mechanisms.offset_response)."""
+        key = (name, condition, seed, offset)
+        if key not in self._offsets:
+            run = self.run(name, condition, seed)
+            self._offsets[key] = offset_response(load_torch(run.folder / "critic.pt"), cfg, run.samples, offset)
+        return self._offsets[key]
+
     def histogram(self, name: str, condition: str, seed: int, clip: float) -> dict:
         """The run's critic weights over [-c, c] and its share at the boundary (a WGAN with clipping)."""
         key = (name, condition, seed)
         if key not in self._histograms:
-            self._histograms[key] = weight_histogram(load_torch(self.run(*key).folder / "critic.pt"), clip)
+            self._histograms[key] = metrics.weight_histogram(load_torch(self.run(*key).folder / "critic.pt"), clip)
         return self._histograms[key]
 
 
 @dataclass(frozen=True)
 class Context:
     """What every claim's evidence may read besides the runs: the real digits' measures, the clip
-    sweep, FLOPs per training step, and where F4's digits count as formed. (Thresholds are not
-    evidence: the judges get them.)"""
+    sweep, FLOPs per training step, where F4's digits count as formed, and each run's config. (Thresholds
+    are not evidence: the judges get them.)"""
 
     real: dict
     sweep: list[str]
     clips: dict[str, float]
     flops: dict[str, int]
     formed_within: float
+    experiments: dict | None = None  # findings.experiments: each run's config, for readings of its nets
+    page_offset: float = 0.2  # the grey level a critic's offset response adds (the weakest grey-page control)
+
+    def config(self, name: str, condition: str):
+        """The config a run of this experiment and condition trained with."""
+        exp = self.experiments[name]
+        return cell_config(exp, exp.cells().get(condition, {}))
 
 
 def upto(s: dict, step: int) -> dict:

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ganpipe.measures import metrics
 from ganpipe.running.files import load_npz, load_torch
-from ganpipe.study.evidence import weight_histogram
 
 # measure -> (claim, what the artifact is called, what its absence is called)
 READINGS = {
@@ -43,7 +42,7 @@ def read_main_models(params, stages: Path, controls: dict) -> dict:
     wgan = {"knobs": {"clip": w.clip if w.constraint == "clip" else None, "constraint": w.constraint,
                       "lr": w.lr, "n_critic": w.n_critic, "steps": w.steps}}
     if w.constraint == "clip":
-        share = weight_histogram(load_torch(stages / "wgan" / "critic.pt"), w.clip)["boundary_share"]
+        share = metrics.weight_histogram(load_torch(stages / "wgan" / "critic.pt"), w.clip)["boundary_share"]
         wgan["boundary_share"] = reading("boundary_share", share, controls["boundary_share"])
     wgan["emboss_score"] = reading("emboss_score", metrics.emboss_score(wgan_images), controls["emboss_score"])
     wgan["background_noise"] = reading("background_noise", metrics.background_noise(wgan_images),

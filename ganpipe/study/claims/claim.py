@@ -21,7 +21,8 @@ from typing import Callable
 
 REPRODUCED = "reproduced"
 # what validity reads; not shown as observed numbers
-CURVES = ("fid_curve", "fid_curves", "fid_steps", "g_loss_curve", "g_loss_steps")
+CURVES = ("fid_curve", "fid_curves", "fid_steps", "g_loss_curve", "g_loss_steps", "snapshot_steps", "emboss_curves",
+          "grey_curves")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Claim:
     parts: dict[str, tuple[str, ...]] | None = None
     # each check as a reader says it holds ("the samples went black"): the report's plain reasons
     said: dict[str, str] | None = None
+    # a clause the report's first table adds to what the runs show (record -> words)
+    also: Callable[[dict], str] | None = None
     # single-run
     single: Callable | None = None
     scope: str = ""

@@ -1,14 +1,34 @@
-"""F3b: a large clip value turns WGAN samples into strange embossed (relief-like) images."""
+"""F3b: a large clip value turns WGAN samples into strange embossed (relief-like) images.
+
+The note watched its samples while they trained, so the run is judged over its whole course, in
+parts (`PARTS`): a large clip ruins the samples (relief or a grey page at some snapshot, at more
+snapshots than the paper's clip); the ruin looks embossed (relief in the strict sense, at more
+snapshots than the paper's clip); and, beside them, the samples are embossed at the end of the run.
+Each snapshot of every clip reads as relief, a grey page or neither, by the two measures proven on
+their controls. A ruin may be a phase, so no arm is asked to settle; the paper's clip, meant to
+learn, is asked to have trained by its end. Why: the critic's response to a page-wide offset and,
+for the upsample generator, the shape of its summed output kernel (ganpipe.study.mechanisms)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from ganpipe.params import ValidityParams
-from ganpipe.report.figures import grids_figure
+from ganpipe.report.figures import grids_figure, tile
 from ganpipe.report.render import ReportInputs
 from ganpipe.report.tables import fmt, table
+from ganpipe.study import conditions
 from ganpipe.study.claims.claim import Claim, first_seed, record
 from ganpipe.study.evidence import Context, Runs, sweep, upto
+from ganpipe.study.mechanisms import kernel_lobes
 from ganpipe.study.verdicts import check
+
+PARTS = {"a large clip ruins the samples": ("ruined_at_large_clip", "ruined_longer_than_at_paper_clip"),
+         "the ruin looks embossed": ("relief_at_large_clip", "relief_longer_than_at_paper_clip"),
+         "embossed at the end of the run": ("embossed_at_large_clip", "more_than_at_paper_clip")}
+# the note's own settings (batch-norm critic, sigmoid output, the paper's lr), one per generator the
+# note's WGAN had: the map cells F3b's section draws over training
+NOTE_CELLS = {"note_setting": "fc", "note_conv5": "conv5", "note_upsample": "upsample"}
 
 
 def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = None) -> dict:
@@ -26,7 +46,20 @@ def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = 
             "real_grey_page": ctx.real["grey_page"],
             "boundary_share_by_clip": shares,
             "wasserstein_by_clip": {str(ctx.clips[n]): runs.run(n, cond, seed).final("wasserstein") for n in ctx.sweep},
-            "fid_curves": {c: s["fid"] for c, s in series.items()}, "fid_steps": series[str(ctx.clips[paper])]["step"]}
+            "fid_curves": {c: s["fid"] for c, s in series.items()}, "fid_steps": series[str(ctx.clips[paper])]["step"],
+            # the whole run up to `step`, snapshot by snapshot: what the parts read
+            "snapshot_steps": now[str(ctx.clips[paper])]["step"],
+            "emboss_curves": {c: s["emboss_score"] for c, s in now.items()},
+            "grey_curves": {c: s["grey_page"] for c, s in now.items()},
+            # why: how much the final critic scores its samples lower on a page lifted by one grey level
+            "offset_response": {str(ctx.clips[n]): offset_share(runs, n, cond, seed, ctx) for n in ctx.sweep}}
+
+
+def offset_share(runs: Runs, name: str, cond: str, seed: int, ctx: Context) -> float:
+    """The critic's score drop for a page lifted by ctx.page_offset, as a share of its Wasserstein
+    estimate at the end of training (the size of what it tells real from fake)."""
+    drop = runs.offset_response(name, cond, seed, ctx.config(name, cond), ctx.page_offset)
+    return drop / max(abs(runs.run(name, cond, seed).final("wasserstein")), 1e-12)
 
 
 def look(emboss: float, grey: float, t: dict) -> str:
@@ -38,16 +71,34 @@ def look(emboss: float, grey: float, t: dict) -> str:
     return "grey page, no relief" if grey >= t["grey_page"] else "no relief, no grey page"
 
 
+def states(ev: dict, t: dict) -> dict:
+    """Each clip's snapshots by what they show: the steps with relief, those with a grey page and no
+    relief, and how many are ruined (either)."""
+    steps = ev["snapshot_steps"]
+    relief = {c: [s for s, e in zip(steps, v) if e >= t["emboss_score"]] for c, v in ev["emboss_curves"].items()}
+    grey = {c: [s for s, e, g in zip(steps, ev["emboss_curves"][c], v) if e < t["emboss_score"] and g >= t["grey_page"]]
+            for c, v in ev["grey_curves"].items()}
+    return {"relief_steps": relief, "grey_page_steps": grey,
+            "ruined_snapshots": {c: len(relief[c]) + len(grey[c]) for c in relief}, "snapshots": len(steps)}
+
+
 def judge(ev: dict, t: dict) -> dict:
     large, paper = ev["largest_clip"], ev["paper_clip"]
     limit = t["emboss_score"]
+    seen = states(ev, t)
+    ruined, relief = seen["ruined_snapshots"], {c: len(v) for c, v in seen["relief_steps"].items()}
     return record(
         "A large clip value turns WGAN samples into strange embossed (relief-like) images.",
-        "emboss score (shadow and highlight in pairs) of the samples at the largest clip against the paper's "
-        "clip, at a fixed range [0, 1]; the same, autoscaled per image as the note's display, is shown beside it",
-        ev,
-        {"emboss_score": limit, "grey_page": t["grey_page"]},  # the grey page: what is drawn, not a check
-        {"embossed_at_large_clip": ev["emboss_at_largest_clip"] >= limit,
+        "at every snapshot, relief (emboss score: shadow and highlight in pairs) or a grey page without it, at the "
+        "largest clip against the paper's, at a fixed range [0, 1]; and the emboss score over the last third of "
+        "training (autoscaled per image as the note's display, shown beside it)",
+        {**ev, **seen},
+        {"emboss_score": limit, "grey_page": t["grey_page"]},
+        {"ruined_at_large_clip": ruined[large] > 0,
+         "ruined_longer_than_at_paper_clip": ruined[large] > ruined[paper],
+         "relief_at_large_clip": relief[large] > 0,
+         "relief_longer_than_at_paper_clip": relief[large] > relief[paper],
+         "embossed_at_large_clip": ev["emboss_at_largest_clip"] >= limit,
          "more_than_at_paper_clip": ev["emboss_score"][large] > ev["emboss_score"][paper]},
     )
 
@@ -71,9 +122,15 @@ def clips_differ(ev: dict, v: ValidityParams) -> dict:
 
 
 def validity(ev: dict, v: ValidityParams, rule) -> dict:
+    """The clips constrain the critic differently; the paper's clip, the arm meant to learn, has
+    trained by the end (the trained rule, proven on runs of known state); every clip was watched at
+    enough snapshots to see a phase. The large clip's arm may be ruined, or ruined for a while: it is
+    not asked to settle (the FID of a ruin need not stop moving, as F1's garbage need not)."""
+    snapshots = len(ev["snapshot_steps"])
     return {"clips_differ": clips_differ(ev, v),
             "trained_at_paper_clip": rule.trained(ev["fid_steps"], ev["fid_curves"][ev["paper_clip"]]),
-            "settled_at_largest_clip": rule.settled(ev["fid_steps"], ev["fid_curves"][ev["largest_clip"]])}
+            "watched_throughout": check(snapshots, f"at least {v.phase_snapshots_min} snapshots over the run",
+                                        snapshots >= v.phase_snapshots_min)}
 
 
 def section(f: dict, r: ReportInputs) -> list[str]:
@@ -110,12 +167,139 @@ def section(f: dict, r: ReportInputs) -> list[str]:
             f"What the largest clip ({large}) draws, by two measures proven on their controls (appendix): relief in the "
             f"strict sense (emboss score, line {fmt(line)}), a grey page without relief (the page's darker quarter, "
             f"line {fmt(t['grey_page'])}), or neither: {'; '.join(drawn)}.", "",
-            table(["clip", "seed", "page grey", "emboss score", "emboss score, autoscaled", "FID", "draws"], rows), ""]
+            table(["clip", "seed", "page grey", "emboss score", "emboss score, autoscaled", "FID", "draws"], rows), ""
+            ] + over_training(f, r) + why(f, r)
 
 
-SAID = {"embossed_at_large_clip": "the largest clip's samples were embossed", "more_than_at_paper_clip": "they had more relief than at the paper's clip"}
+def _note_conditions(f: dict) -> list[dict]:
+    return [c for c in f.get("conditions", []) if c["name"] in NOTE_CELLS]
+
+
+def _state(step: int, o: dict, clip: str) -> str:
+    if step in o["relief_steps"][clip]:
+        return "relief"
+    return "grey page" if step in o["grey_page_steps"][clip] else "-"
+
+
+def over_training(f: dict, r: ReportInputs) -> list[str]:
+    """The note's own settings, one per generator: each clip's samples over training at the first
+    seed, and at every seed the snapshots with relief and with a grey page."""
+    out, rows = [], []
+    names, clips = r.evidence["sweep"], r.evidence["clips"]
+    for c in _note_conditions(f):
+        seed = next(iter(c["seeds"]))
+        o = c["seeds"][seed]["observed"]
+        steps = r.snaps[f"{names[0]}/{c['name']}"][0]
+        every = max(1, -(-len(steps) // 10))  # ten columns at most
+        panels = {}
+        for n in names:
+            clip = str(clips[n])
+            snap_steps, images = r.snaps[f"{n}/{c['name']}"]
+            for i in range(0, len(snap_steps), every):
+                step = int(snap_steps[i])
+                panels[f"c = {clip}, step {step}\n{_state(step, o, clip)}"] = images[i][:16]
+        cols = len(range(0, len(steps), every))
+        path = r.figs.add(f"f3b_{c['name']}_over_training.png", grids_figure(panels, ncols=cols, size=1.5))
+        out += [f"![F3b, {NOTE_CELLS[c['name']]} generator in the note's setting, over training]({path})", "",
+                f"*{c.get('label', c['name'])}, seed {seed}, over training* (a row per clip; each panel names what the "
+                "snapshot shows: relief, a grey page, or neither).", ""]
+        for s, rec in c["seeds"].items():
+            o = rec["observed"]
+            for n in names:
+                clip = str(clips[n])
+                rows.append([NOTE_CELLS[c["name"]], s, clip, _steps(o["relief_steps"][clip]),
+                             _steps(o["grey_page_steps"][clip]), f"{o['ruined_snapshots'][clip]}/{o['snapshots']}",
+                             look(o["emboss_score"][clip], o["grey_page"][clip], f["thresholds"]),
+                             fmt(o["offset_response"][clip])])
+    if rows:
+        out += ["*Every seed of the note's settings, snapshot by snapshot.* A snapshot shows relief when its emboss "
+                "score reaches the controls' line, a grey page when its darker quarter does without relief; ruined is "
+                "either. The last column is the critic's response to a page lifted by one grey level (below).", "",
+                table(["generator", "seed", "clip", "relief at steps", "grey page at steps", "ruined snapshots",
+                       "last third draws", "critic's offset response"], rows), ""]
+    return out
+
+
+def _steps(steps: list) -> str:
+    return ", ".join(f"{s:,}" for s in steps) if steps else "none"
+
+
+def why(f: dict, r: ReportInputs) -> list[str]:
+    """The mechanism, measured: each setting's critic response to a page-wide offset per clip, and
+    the upsample generator's summed output kernel."""
+    conds = [c for c in f.get("conditions", [])]
+    if not conds:
+        return []
+    clips = [str(r.evidence["clips"][n]) for n in r.evidence["sweep"]]
+    fig, axes = r.plt.subplots(1, 2, figsize=(11, 3.4), width_ratios=[1.3, 1])
+    colors = r.sns.color_palette(n_colors=len(conds))
+    for color, c in zip(colors, conds):
+        values = np.array([[rec["observed"]["offset_response"][clip] for clip in clips] for rec in c["seeds"].values()])
+        norm = "batch-norm critic" if (c.get("condition") or {}).get("critic_norm") == "batch" else "critic without norm"
+        axes[0].plot([float(x) for x in clips], values.mean(0), "o-", color=color, lw=1,
+                     label=f"{'the sweep' if c['name'] == conditions.BASE else c['name'].replace('_', ' ')}: {norm}")
+    axes[0].set_xscale("log"), axes[0].axhline(0, color="k", lw=0.6)
+    axes[0].set_xlabel("clip"), axes[0].set_ylabel("score drop / Wasserstein estimate")
+    axes[0].set_title("the critic's response to a page lifted by one grey level", fontsize=9)
+    axes[0].legend(fontsize=5)
+    kernels = r.evidence.get("F3b_kernels", {})
+    lines = []
+    if kernels:
+        shown = {"init": next(iter(kernels.values()))["init"]} | {f"c = {k['clip']:g}": k["trained"] for k in kernels.values()}
+        pictures = [np.array(k["widest_kernel"]) for k in shown.values()]
+        scale = max(np.abs(p).max() for p in pictures) or 1.0
+        axes[1].imshow(np.concatenate([np.pad(p, 1) for p in pictures], axis=1), cmap="RdBu_r", vmin=-scale, vmax=scale)
+        axes[1].set_title("upsample generator: summed output kernel\n(" + ", ".join(shown) + ")", fontsize=8)
+        axes[1].axis("off")
+        lines = [f"{name}: odd share {fmt(k['odd_share'])}, lobes {fmt(k['lobe_offset_px'])} px apart"
+                 for name, k in shown.items()]
+    else:
+        axes[1].axis("off")
+    path = r.figs.add("f3b_why.png", fig)
+    out = [f"![F3b: why]({path})", "",
+           "*Why.* Left: how much lower each run's final critic scores its own samples when every pixel is lifted by "
+           f"one grey level ({fmt(r.evidence.get('page_offset', 0.2))} of white), as a share of its Wasserstein "
+           "estimate, with the critic as training runs it (batch statistics, fakes in a batch of their own); mean "
+           "over seeds. A batch-norm critic subtracts each unit's batch mean, so a lift of the whole batch reaches "
+           "it only through its first layer's bends; a critic without norm scores it, and only then is a grey page "
+           "something the generator is pushed away from."]
+    if lines:
+        out[-1] += (" Right: the upsample generator's two output convolutions summed into one kernel (the channel whose "
+                    "positive and negative lobes lie furthest apart), at initialisation and at each clip; an emboss "
+                    "filter is odd (share 1) with its lobes apart, a blur even (0), a random kernel about half: "
+                    + "; ".join(lines) + " (medians over its 32 input channels).")
+    return out + [""]
+
+
+def drawn(runs: Runs, params, ctx: Context, rule) -> dict:
+    """The upsample generator's summed output kernel in every sweep run that has one (first seed of
+    its condition), and at initialisation; and the page offset the critic's response reads."""
+    from ganpipe.running.files import load_torch
+    from ganpipe.training.objectives import build
+
+    f = params.findings
+    kernels = {}
+    for name in ctx.sweep:
+        for cond in conditions.conditions(f.experiments[name], f.seeds, f.map_seeds):
+            cfg = ctx.config(name, cond.name)
+            if cfg.generator != "upsample":
+                continue
+            seed = cond.seeds[0]
+            trained = load_torch(runs.folder(name, cond.name, seed) / "generator.pt")
+            init = {k: v.detach() for k, v in build("wgan", cfg, seed=seed).G.state_dict().items()}
+            kernels[f"{name}/{cond.name}/seed_{seed}"] = {"clip": ctx.clips[name], "trained": kernel_lobes(trained),
+                                                          "init": kernel_lobes(init)}
+    return {"F3b_kernels": kernels, "page_offset": ctx.page_offset}
+
+
+SAID = {"ruined_at_large_clip": "the largest clip's samples were ruined (relief or a grey page) at some snapshot",
+        "ruined_longer_than_at_paper_clip": "they were ruined at more snapshots than at the paper's clip",
+        "relief_at_large_clip": "the largest clip's samples showed relief at some snapshot",
+        "relief_longer_than_at_paper_clip": "they showed relief at more snapshots than at the paper's clip",
+        "embossed_at_large_clip": "the largest clip's samples were embossed over the last third",
+        "more_than_at_paper_clip": "they had more relief than at the paper's clip"}
 
 CLAIM = Claim("F3b", "Large clip values emboss the samples", judge, section,
               experiments=lambda names: names, measures=("emboss_score",),
               lines={"emboss_at_largest_clip": "emboss_score"}, evidence=evidence, validity=validity,
-              map_samples=("SWEEP",), map_autoscaled=True, said=SAID)
+              map_samples=("SWEEP",), map_autoscaled=True, drawn=drawn, parts=PARTS, said=SAID)
