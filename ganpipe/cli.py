@@ -225,6 +225,39 @@ def evaluate(
 
 @app.command()
 @stage_errors
+def controls(
+    params: ParamsOption = Path("params.yaml"),
+    out: Annotated[Path, typer.Option(help="Folder for controls.json.")] = Path("stages/controls"),
+    data: DataOption = Path("stages/prepare/mnist.npz"),
+):
+    """Prove every artifact measure on its positive and negative controls (real test digits) and set its line."""
+    p = load(params)
+    from ganpipe.pipeline.controls import prove_measures
+
+    result = prove_measures(p, out, data)
+    typer.echo(f"{sum(c['separates'] for c in result.values())} of {len(result)} measures separate their controls")
+
+
+@app.command("main-models")
+@stage_errors
+def main_models(
+    params: ParamsOption = Path("params.yaml"),
+    out: Annotated[Path, typer.Option(help="Folder for readings.json and page.md.")] = Path("stages/main_models"),
+    stages: Annotated[Path, typer.Option(help="Folder holding the other stages' outputs.")] = Path("stages"),
+):
+    """Read the main GAN and WGAN, as your knobs trained them, in the note's terms: a short page and the numbers
+    `dvc exp show` puts beside the knobs (no findings experiment runs)."""
+    p = load(params)
+    from ganpipe.pipeline.main_models import read_knobs
+
+    readings = read_knobs(p, out, stages)
+    for model, r in readings.items():
+        typer.echo(f"{model}: " + "; ".join(v["words"] for k, v in r.items() if k != "knobs"))
+    typer.echo(f"wrote {out / 'page.md'}")
+
+
+@app.command()
+@stage_errors
 def findings(
     params: ParamsOption = Path("params.yaml"),
     out: Annotated[Path, typer.Option(help="Folder for findings.json and evidence.json.")] = Path("stages/findings"),

@@ -23,7 +23,7 @@ def locked_outs(stage: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("stage,path", [("report", "reports/report.md"), ("findings", "stages/findings/findings.json"),
                                         ("findings", "stages/findings/verdicts.json"),
-                                        ("findings", "stages/findings/main_models.json")])
+                                        ("main-models", "stages/main_models/main_models.json")])
 def test_the_committed_file_is_the_one_dvc_lock_records(stage, path):
     assert hashlib.md5((ROOT / path).read_bytes()).hexdigest() == locked_outs(stage)[path], path
 

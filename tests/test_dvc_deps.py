@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # the module behind each stage's command (the `ganpipe` CLI only parses arguments and dispatches)
 ENTRY = {"prepare": "ganpipe.pipeline.prepare", "train-classifier": "ganpipe.pipeline.classifier",
          "train": "ganpipe.pipeline.train", "experiment": "ganpipe.pipeline.experiment",
-         "evaluate": "ganpipe.pipeline.evaluate", "findings": "ganpipe.pipeline.findings",
+         "evaluate": "ganpipe.pipeline.evaluate", "controls": "ganpipe.pipeline.controls",
+         "main-models": "ganpipe.pipeline.main_models", "findings": "ganpipe.pipeline.findings",
          "report": "ganpipe.pipeline.report"}
 # every command runs through the CLI, which sets the process up (threads, allocator) before any
 # stage code runs, and reads the params

@@ -178,6 +178,45 @@ def test_report_opens_with_the_hands_on_findings_table_from_their_records(repo):
     assert "working tree clean" in first or "working tree differs" in first
 
 
+def test_one_knob_on_a_fresh_clone_trains_the_main_models_and_no_experiment(tmp_path):
+    """`dvc exp run -S ... main-models` on a fresh clone: the main models' path has its own end, so
+    no findings experiment (nor the findings) stands between a knob and its reading."""
+    from conftest import copy_project
+
+    repo = copy_project(tmp_path / "fresh")
+    dag = dvc("dag", "--dot", "main-models", cwd=repo)  # the stages `dvc repro main-models` runs
+    assert dag.returncode == 0, dag.stderr[-2000:]
+    ran = set(re.findall(r'^"([^"]+)";$', dag.stdout, flags=re.M))
+    assert ran == {"prepare", "train-classifier", "controls", "train@ae", "train@vae", "train@gan", "train@wgan",
+                   "evaluate", "main-models"}, ran
+
+
+def test_the_main_models_page_reads_each_model_in_the_notes_terms(repo):
+    out = repo / "stages" / "main_models"
+    page = (out / "page.md").read_text()
+    readings = json.loads((out / "readings.json").read_text())
+    assert page.startswith("# The main models in the note's terms")
+    for model in ("wgan", "gan"):
+        assert (out / "figures" / f"{model}_over_training.png").read_bytes()[:4] == b"\x89PNG"
+        for r in (v for k, v in readings[model].items() if k != "knobs"):
+            assert f"**{r['words']}**" in page
+    # the report's "Your knobs" reads the same numbers
+    report = (repo / "reports" / "report.md").read_text()
+    assert "## Your knobs" in report
+
+
+def test_every_hands_on_section_ends_with_a_command_that_sets_only_listed_knobs(repo):
+    """Each see-it-yourself line names the main-models stage and sets knobs params.yaml lists (no `+`)."""
+    report = (repo / "reports" / "report.md").read_text()
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    commands = re.findall(r"^dvc exp run (.*) main-models$", report, flags=re.M)
+    assert len(commands) == len([c for c in SEEDED if c in CLAIMS]), commands
+    for line in commands:
+        for knob in re.findall(r"-S (\S+)=", line):
+            group, key = knob.split(".")
+            assert key in params[group], knob
+
+
 def test_training_stages_write_grids_and_reconstructions(repo):
     for model in ("ae", "vae", "gan", "wgan"):
         out = repo / "stages" / model
@@ -193,9 +232,9 @@ def test_second_repro_does_nothing(repo):
 
 def test_changed_clip_reruns_the_wgan_branch_and_no_experiment(repo, clip_experiments):
     clips, ran = clip_experiments
-    # findings re-runs to read the new main WGAN with the claims' measures; no experiment re-runs
+    # main-models reads the new main WGAN with the claims' measures; no experiment, nor the findings, re-runs
     for name in clips:
-        assert ran[name] == {"train@wgan", "evaluate", "findings", "report"}, ran
+        assert ran[name] == {"train@wgan", "evaluate", "main-models", "report"}, ran
     assert f"**The main WGAN** (clip {clips['clip0002']}," in (repo / "reports" / "report.md").read_text()
     shown = dvc("exp", "show", "--csv", cwd=repo)
     assert shown.returncode == 0 and "wgan.clip" in shown.stdout and "wgan.boundary_share" in shown.stdout
@@ -212,7 +251,7 @@ def test_a_main_model_knob_moves_its_reading_and_no_verdict_nor_the_trained_rule
         f = root / "stages" / "findings"
         evidence = json.loads((f / "evidence.json").read_text())
         return (json.loads((f / "verdicts.json").read_text()), evidence["calibration"]["threshold"],
-                json.loads((f / "main_models.json").read_text()))
+                json.loads((root / "stages" / "main_models" / "main_models.json").read_text()))
 
     before, after = read(e2e.pristine), read(e2e.repo)
     assert after[0] == before[0]
@@ -274,7 +313,7 @@ def test_each_pipeline_run_is_one_mlflow_parent_and_exp_show_fits_a_screen(repo,
         parent = parents[name]
         assert parent.data.params == {"wgan.clip": clip} and parent.info.status == "FINISHED"
         nested = {r.data.tags["dvc_stage"]: r for r in children[parent.info.run_id]}
-        assert set(nested) == {"train@wgan", "evaluate", "findings", "report"}  # the main WGAN calibrates the trained rule
+        assert set(nested) == {"train@wgan", "evaluate", "main-models", "report"}  # the findings read no main WGAN
         assert all(r.data.tags["dvc_exp_name"] == name for r in nested.values())
         note = parent.data.tags["mlflow.note.content"]
         assert "| prepare | skipped: unchanged |" in note and "| train@wgan | ran (finished) |" in note

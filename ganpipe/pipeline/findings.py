@@ -1,17 +1,16 @@
 """Stage findings: prove the instruments, then judge every claim, and write stages/findings/.
 
-    controls     every artifact measure on its positive and negative controls -> its threshold
+    controls     every artifact measure's line, from the controls stage (ganpipe.pipeline.controls)
     calibration  the trained rule on runs of known state (the default GAN and WGAN at their budgets
                  and at a tenth of them: findings experiments of their own, not the main models), and
                  F1's levelled check on its own (its arm at twice the budget, and cut at a tenth)
     claims       each claim (ganpipe.study.claims) at every seed and condition -> findings.json
-    main models  the main GAN and WGAN read with the claims' measures (ganpipe.study.main_models)
 
 Inputs: the findings experiments under stages/experiments/ (every seed, every map condition),
-the main models (F2's logs, F6, the main-model readings), the toys and the math (run here:
-seconds). Outputs: findings.json (one record per claim, see ganpipe.study.judge and ganpipe.study.verdicts),
-verdicts.json (the verdicts, for `dvc exp show`), main_models.json (the main models' readings, for
-`dvc exp show`) and evidence.json (the controls, the calibration and the curves the report draws).
+the main models (F2's logs, F6), the controls' lines, the toys and the math (run here: seconds).
+Outputs: findings.json (one record per claim, see ganpipe.study.judge and ganpipe.study.verdicts),
+verdicts.json (the verdicts, for `dvc exp show`) and evidence.json (the controls, the calibration
+and the curves the report draws). The main models' own readings are the main-models stage's.
 """
 
 from __future__ import annotations
@@ -21,10 +20,10 @@ from pathlib import Path
 
 from ganpipe.data.mnist import load_split
 from ganpipe.measures import metrics
-from ganpipe.measures.controls import run_controls
 from ganpipe.measures.digit_cnn import load_classifier
 from ganpipe.measures.evaluation import Reference, equal_n
 from ganpipe.params import Params, ParamsError
+from ganpipe.pipeline.controls import read_controls
 from ganpipe.running.files import write_json
 from ganpipe.running.tracking import stage_run
 from ganpipe.study import conditions, trained, verdicts
@@ -32,7 +31,6 @@ from ganpipe.study.claims import CLAIMS
 from ganpipe.study.claims.claim import SingleInputs
 from ganpipe.study.evidence import SWEEP_PREFIX, Context, Runs, SnapshotMeter
 from ganpipe.study.judge import judge_seeded, judge_single
-from ganpipe.study.main_models import headline, read_main_models
 from ganpipe.training import cost
 
 # Measured snapshot series, by content (ganpipe.study.evidence.SnapshotMeter): beside the stage folders,
@@ -71,7 +69,7 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
     clf = load_classifier(classifier_path)
     train, test = load_split(data_path, "train"), load_split(data_path, "test")
     real = metrics.artifact_measures(test.images)
-    controls = run_controls(test.images, f.controls)  # every measure proven before it judges
+    controls = read_controls(stages / "controls" / "controls.json")  # every measure proven before it judges
     limits = {name: c["threshold"] for name, c in controls.items()}
     snap_n = min(f.fid_snapshot_n, len(test.images))
     real_snap_feats, _ = clf.embed(test.images[:snap_n])
@@ -88,7 +86,8 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
     calibration = trained.calibration(params, runs, clf, real_snap_feats)
     flops = {name: cost.step_flops(exps[name].model, exps[name]) for c in CLAIMS.values() if c.id == "F5"
              for name in c.experiments(sweep)}
-    ctx = Context(real=real, sweep=sweep, clips=clips, flops=flops, formed_within=f.validity.formed_within)
+    ctx = Context(real=real, sweep=sweep, clips=clips, flops=flops, formed_within=f.validity.formed_within,
+                  experiments=exps, page_offset=min(f.controls.grey_pages))
     t = {**f.thresholds.model_dump(), **limits}
     rule = trained.Rule(calibration)
 
@@ -113,8 +112,7 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
     evidence = {"n": n, "snapshot_n": snap_n, "real": real, "series": series, "timing": timing,
                 "controls": controls, "calibration": calibration, "flops": flops,
                 "seeds": f.seeds, "map_seeds": f.map_seeds, "sweep": sweep, "clips": clips, "histograms": hists,
-                "configs": {name: exps[name].model_dump(mode="json") for name in exps},
-                "main_models": read_main_models(params, stages, controls), **drawn}
+                "configs": {name: exps[name].model_dump(mode="json") for name in exps}, **drawn}
     return result, evidence
 
 
@@ -128,8 +126,6 @@ def run_findings(params: Params, out: Path, stages: Path, data_path: Path, class
         write_json(out / "verdicts.json", {claim: {"verdict": r["verdict"], "holds_in": r["holds_in"]}
                                            for claim, r in result.items()})
         write_json(out / "evidence.json", evidence)
-        # the main models read with the claims' measures: what the user's knobs did, as `dvc exp show` columns
-        write_json(out / "main_models.json", headline(evidence["main_models"]))
         run.set_tags({f"verdict.{claim}": r["verdict"] for claim, r in result.items()})
         counts = {f"verdicts.{state.replace(' ', '_')}": sum(r["verdict"] == state for r in result.values())
                   for state in verdicts.STATES}

@@ -13,6 +13,7 @@ from ganpipe.measures import controls
 from ganpipe.params import Params
 from ganpipe.report.html import html_page
 from ganpipe.report.render import render
+from ganpipe.report.see_it import lines
 from ganpipe.running.execution import EXECUTION_TAG
 from ganpipe.running.files import load_npz
 from ganpipe.running.tracking import git_changes, git_commit, repo_root, stage_run, tracking_uri
@@ -89,6 +90,7 @@ def store_for_readers(uri: str, root: Path) -> str:
 def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Path:
     findings = _read_json(stages / "findings" / "findings.json")
     evidence = _read_json(stages / "findings" / "evidence.json")
+    evidence["main_models"] = _read_json(stages / "main_models" / "readings.json")  # "Your knobs"
     metrics = _read_json(stages / "evaluate" / "metrics.json")
     samples = {m: load_npz(stages / m / "samples.npz", required=("images",))["images"] for m in MODELS}
     # the report's sample grids: each experiment's own setting at the first seed (key NAME) and at
@@ -121,7 +123,8 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
             "run_cache": restored_runs(stages, f.experiments),
         }
         real = load_split(stages / "prepare" / "mnist.npz", "test").images
-        render(out, claims=CLAIMS, shows=what_runs_show(findings, len(evidence["seeds"])), findings=findings, evidence=evidence, metrics=metrics, provenance=provenance,
+        see_it = lines(params, findings, evidence["clips"], stages)
+        render(out, claims=CLAIMS, see_it=see_it, shows=what_runs_show(findings, len(evidence["seeds"])), findings=findings, evidence=evidence, metrics=metrics, provenance=provenance,
                model_samples=samples, experiment_snapshots=snaps,
                params_summary={"wgan_clip": params.wgan.clip, "gan_generator": params.gan.generator},
                control_strip=controls.strip(real, f.controls))

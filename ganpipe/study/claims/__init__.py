@@ -16,4 +16,5 @@ SEEDED = tuple(cid for cid, c in CLAIMS.items() if c.seeded)  # training-based: 
 
 def what_runs_show(findings: dict, n_seeds: int) -> dict[str, str]:
     """Each hands-on (training-based) claim's outcome as one sentence: the report's opening table."""
-    return {cid: in_words(findings[cid], n_seeds) for cid in SEEDED}
+    return {cid: in_words(findings[cid], n_seeds) + (f"; {CLAIMS[cid].also(findings[cid])}" if CLAIMS[cid].also else "")
+            for cid in SEEDED}

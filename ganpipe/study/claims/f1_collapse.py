@@ -219,10 +219,20 @@ def held_rule_table(proof: dict) -> list[str]:
             table(["seed", "run", "steps", "D's accuracy on fakes", "G loss moving", "valid"], rows), ""]
 
 
+def digits_drawn(f: dict) -> str:
+    """The collapse most readers mean, over the seeds: how many digit classes the last third's samples
+    were, and the most frequent one's share."""
+    seen = [s["observed"] for s in f["seeds"].values()]
+    modes = [o["modes"] for o in seen]
+    top = [o["top_class_share"] for o in seen]
+    return (f"over the last third the samples were {fmt(min(modes))}-{fmt(max(modes))} digit classes, the most "
+            f"frequent {fmt(100 * min(top))}-{fmt(100 * max(top))}% of them, at every seed")
+
+
 SAID = {"d_loss_collapsed": "D's loss collapsed", "g_loss_climbed": "G's loss climbed",
         "samples_black_at_some_point": "the samples went black at some snapshot",
         "samples_black": "the samples were black at the end"}
 
 CLAIM = Claim("F1", "Collapse under a too-strong discriminator", judge, section,
               experiments=lambda sweep: [EXPERIMENT], measures=("peak_brightness",), evidence=evidence,
-              validity=validity, map_samples=(EXPERIMENT,), drawn=drawn, parts=PARTS, said=SAID)
+              validity=validity, map_samples=(EXPERIMENT,), drawn=drawn, parts=PARTS, said=SAID, also=digits_drawn)
