@@ -13,12 +13,12 @@ from ganpipe.measures import controls
 from ganpipe.params import Params
 from ganpipe.report.html import html_page
 from ganpipe.report.render import render
-from ganpipe.report.see_it import lines
 from ganpipe.running.execution import EXECUTION_TAG
 from ganpipe.running.files import load_npz
 from ganpipe.running.tracking import git_changes, git_commit, repo_root, stage_run, tracking_uri
 from ganpipe.study.claims import CLAIMS, what_runs_show
 from ganpipe.study.conditions import BASE, conditions, run_folder
+from ganpipe.study.see_it import lines, said
 
 MODELS = ("ae", "vae", "gan", "wgan")
 
@@ -123,7 +123,7 @@ def write_report(params: Params, out: Path, stages: Path = Path("stages")) -> Pa
             "run_cache": restored_runs(stages, f.experiments),
         }
         real = load_split(stages / "prepare" / "mnist.npz", "test").images
-        see_it = lines(params, findings, evidence["clips"], stages)
+        see_it = {cid: said(line) for cid, line in lines(params, findings, evidence["clips"], stages).items()}
         render(out, claims=CLAIMS, see_it=see_it, shows=what_runs_show(findings, len(evidence["seeds"])), findings=findings, evidence=evidence, metrics=metrics, provenance=provenance,
                model_samples=samples, experiment_snapshots=snaps,
                params_summary={"wgan_clip": params.wgan.clip, "gan_generator": params.gan.generator},

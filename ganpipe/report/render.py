@@ -18,7 +18,6 @@ from ganpipe.measures.controls import autoscaled
 from ganpipe.report.appendix import instruments
 from ganpipe.report.figures import Figures, grids_figure
 from ganpipe.report.prose import COLUMN_MEANS, MEASURE_WORDS, say
-from ganpipe.report.see_it import said
 from ganpipe.report.tables import fmt, table, value, with_spread
 from ganpipe.running.files import write_bytes, write_text
 
@@ -42,14 +41,14 @@ class ReportInputs:
 
 
 def render(out: Path, *, claims: dict, shows: dict[str, str], findings: dict, evidence: dict, metrics: dict,
-           see_it: dict[str, dict],
+           see_it: dict[str, list[str]],
            provenance: dict, model_samples: dict[str, np.ndarray],
            experiment_snapshots: dict[str, tuple[np.ndarray, np.ndarray]], params_summary: dict,
            control_strip: dict | None = None) -> str:
     """Write out/report.md and out/figures/*.png; return the markdown. `claims`: {id: claim} in the
     report's order (each with `title`, `seeded` and `section`); `shows`: for each hands-on claim, what
-    its runs show, as one sentence; `see_it`: for each hands-on claim, the command that shows it
-    (ganpipe.report.see_it)."""
+    its runs show, as one sentence; `see_it`: for each hands-on claim, the lines that close its
+    section (ganpipe.study.see_it: the command that shows it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +65,7 @@ def render(out: Path, *, claims: dict, shows: dict[str, str], findings: dict, ev
         before = set(figs.files)
         sections[cid] = _claim_section(cid, claim, findings[cid], page, evidence, experiment_snapshots, figs)
         if cid in see_it:
-            sections[cid] += said(see_it[cid])
+            sections[cid] += see_it[cid]
         pictures[cid] = next((name for name in figs.files if name not in before), None)
 
     hands_on = [cid for cid, c in claims.items() if c.seeded]
