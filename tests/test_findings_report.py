@@ -209,7 +209,7 @@ def test_every_hands_on_section_ends_with_a_command_that_sets_only_listed_knobs(
     """Each see-it-yourself line names the main-models stage and sets knobs params.yaml lists (no `+`)."""
     report = (repo / "reports" / "report.md").read_text()
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    commands = re.findall(r"^dvc exp run (.*) main-models$", report, flags=re.M)
+    commands = re.findall(r"^dvc exp run ((?:-S \S+ )*)main-models$", report, flags=re.M)
     assert len(commands) == len([c for c in SEEDED if c in CLAIMS]), commands
     for line in commands:
         for knob in re.findall(r"-S (\S+)=", line):

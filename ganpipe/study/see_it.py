@@ -30,8 +30,8 @@ LOOK = {"F1": "the GAN's samples over training, black at some snapshots, and its
         "F4b": "soft strokes, and the GAN's edge-sharpness reading",
         "F4c": "smooth digits on a clean page",
         "F5": "the upsample generator's digits at 450 steps"}
-# knobs that are not the run's setting
-NOT_KNOBS = ("map", "confirm", "seeds", "model")
+# knobs that are not the run's setting (grid_every is: it sets the snapshots the page shows)
+NOT_KNOBS = ("map", "confirm", "seeds", "model", "log_every", "checkpoint_every")
 
 
 def knobs(cfg, group) -> dict:
@@ -41,8 +41,7 @@ def knobs(cfg, group) -> dict:
 
 
 def command(model: str, changed: dict) -> str:
-    sets = " ".join(f"-S {model}.{k}={_yaml(v)}" for k, v in changed.items())
-    return f"dvc exp run {sets} main-models"
+    return " ".join(["dvc exp run", *(f"-S {model}.{k}={_yaml(v)}" for k, v in changed.items()), "main-models"])
 
 
 def _yaml(v) -> str:
