@@ -220,9 +220,10 @@ def test_what_a_clip_draws_reads_relief_first_then_the_page_and_never_calls_a_cl
 
 
 def _sweep_run(emboss_large: list, grey_large: list, emboss_paper: list) -> dict:
-    return {"largest_clip": "1.0", "paper_clip": "0.01", "snapshot_steps": [0, 100, 200, 300],
-            "emboss_curves": {"0.01": emboss_paper, "1.0": emboss_large},
-            "grey_curves": {"0.01": [0.0] * 4, "1.0": grey_large},
+    # step 0 (the untrained generator's grey page, at every clip) is not what a clip did: left out
+    return {"largest_clip": "1.0", "paper_clip": "0.01", "snapshot_steps": [0, 100, 200, 300, 400],
+            "emboss_curves": {"0.01": [0.0, *emboss_paper], "1.0": [0.0, *emboss_large]},
+            "grey_curves": {"0.01": [0.5, 0.0, 0.0, 0.0, 0.0], "1.0": [0.5, *grey_large]},
             "emboss_at_largest_clip": emboss_large[-1], "emboss_score": {"0.01": emboss_paper[-1], "1.0": emboss_large[-1]}}
 
 
@@ -230,8 +231,9 @@ def test_emboss_is_judged_over_the_whole_run_in_parts_with_the_end_beside_them()
     t = {"emboss_score": 0.006, "grey_page": 0.157}
     # relief for two snapshots mid-run, a grey page before and after, the paper's clip relief once
     rec = f3b_emboss.judge(_sweep_run([0.0, 0.02, 0.02, 0.0], [0.3, 0.0, 0.0, 0.3], [0.0, 0.01, 0.0, 0.0]), t)
-    assert rec["observed"]["relief_steps"] == {"0.01": [100], "1.0": [100, 200]}
-    assert rec["observed"]["grey_page_steps"]["1.0"] == [0, 300]
+    assert rec["observed"]["relief_steps"] == {"0.01": [200], "1.0": [200, 300]}
+    assert rec["observed"]["grey_page_steps"]["1.0"] == [100, 400]
+    assert rec["observed"]["snapshots"] == 4
     assert rec["observed"]["ruined_snapshots"] == {"0.01": 1, "1.0": 4}
     checks = rec["checks"]
     assert all(checks[k] for k in (*f3b_emboss.PARTS["a large clip ruins the samples"],

@@ -73,13 +73,15 @@ def look(emboss: float, grey: float, t: dict) -> str:
 
 def states(ev: dict, t: dict) -> dict:
     """Each clip's snapshots by what they show: the steps with relief, those with a grey page and no
-    relief, and how many are ruined (either)."""
+    relief, and how many are ruined (either). Step 0 is left out: the untrained generator's page is
+    what its output layer starts at (a sigmoid's grey), not what the clip did."""
     steps = ev["snapshot_steps"]
-    relief = {c: [s for s, e in zip(steps, v) if e >= t["emboss_score"]] for c, v in ev["emboss_curves"].items()}
-    grey = {c: [s for s, e, g in zip(steps, ev["emboss_curves"][c], v) if e < t["emboss_score"] and g >= t["grey_page"]]
-            for c, v in ev["grey_curves"].items()}
+    relief = {c: [s for s, e in zip(steps, v) if s > 0 and e >= t["emboss_score"]] for c, v in ev["emboss_curves"].items()}
+    grey = {c: [s for s, e, g in zip(steps, ev["emboss_curves"][c], v)
+                if s > 0 and e < t["emboss_score"] and g >= t["grey_page"]] for c, v in ev["grey_curves"].items()}
     return {"relief_steps": relief, "grey_page_steps": grey,
-            "ruined_snapshots": {c: len(relief[c]) + len(grey[c]) for c in relief}, "snapshots": len(steps)}
+            "ruined_snapshots": {c: len(relief[c]) + len(grey[c]) for c in relief},
+            "snapshots": sum(s > 0 for s in steps)}
 
 
 def judge(ev: dict, t: dict) -> dict:
@@ -238,7 +240,7 @@ def why(f: dict, r: ReportInputs) -> list[str]:
         norm = "batch-norm critic" if (c.get("condition") or {}).get("critic_norm") == "batch" else "critic without norm"
         axes[0].plot([float(x) for x in clips], values.mean(0), "o-", color=color, lw=1,
                      label=f"{'the sweep' if c['name'] == conditions.BASE else c['name'].replace('_', ' ')}: {norm}")
-    axes[0].set_xscale("log"), axes[0].axhline(0, color="k", lw=0.6)
+    axes[0].set_xscale("log"), axes[0].set_yscale("symlog", linthresh=1.0), axes[0].axhline(0, color="k", lw=0.6)
     axes[0].set_xlabel("clip"), axes[0].set_ylabel("score drop / Wasserstein estimate")
     axes[0].set_title("the critic's response to a page lifted by one grey level", fontsize=9)
     axes[0].legend(fontsize=5)
@@ -256,18 +258,27 @@ def why(f: dict, r: ReportInputs) -> list[str]:
     else:
         axes[1].axis("off")
     path = r.figs.add("f3b_why.png", fig)
+    by_norm = {True: [], False: []}
+    for c in conds:
+        batch = (c.get("condition") or {}).get("critic_norm") == "batch"
+        by_norm[batch] += [v for rec in c["seeds"].values() for v in rec["observed"]["offset_response"].values()]
+    said = "; ".join(f"{'every batch-norm critic' if batch else 'the critic without norm'}: {fmt(min(v))} to {fmt(max(v))}"
+                     for batch, v in sorted(by_norm.items()) if v)
     out = [f"![F3b: why]({path})", "",
            "*Why.* Left: how much lower each run's final critic scores its own samples when every pixel is lifted by "
            f"one grey level ({fmt(r.evidence.get('page_offset', 0.2))} of white), as a share of its Wasserstein "
            "estimate, with the critic as training runs it (batch statistics, fakes in a batch of their own); mean "
-           "over seeds. A batch-norm critic subtracts each unit's batch mean, so a lift of the whole batch reaches "
-           "it only through its first layer's bends; a critic without norm scores it, and only then is a grey page "
-           "something the generator is pushed away from."]
+           f"over seeds (every run: {said}). A batch-norm critic subtracts each unit's batch mean, so a lift of the "
+           "whole fake batch reaches it only through its first layer's bends: where it barely scores a grey page "
+           "lower (or scores it higher), nothing pushes the generator's page back to black, and grey pages can "
+           "last; a critic without norm scores the lift, more the larger its clip. The runs keep the critic's final "
+           "weights only, so this is read at the end of training, not over it."]
     if lines:
         out[-1] += (" Right: the upsample generator's two output convolutions summed into one kernel (the channel whose "
                     "positive and negative lobes lie furthest apart), at initialisation and at each clip; an emboss "
                     "filter is odd (share 1) with its lobes apart, a blur even (0), a random kernel about half: "
-                    + "; ".join(lines) + " (medians over its 32 input channels).")
+                    + "; ".join(lines) + " (medians over its 32 input channels). Trained, the kernel is not an "
+                    "emboss filter unless its odd share rises above the initial one.")
     return out + [""]
 
 
