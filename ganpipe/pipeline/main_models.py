@@ -19,13 +19,13 @@ from ganpipe.running.files import InputError, load_npz, write_bytes, write_json,
 from ganpipe.running.tracking import stage_run
 from ganpipe.study.main_models import READINGS, headline, read_main_models
 
-# what each reading shows a student, said once: the claim's artifact and where to see it
+# what each reading shows a student, said once: the artifact the note describes, not what the study found
 LOOK_FOR = {
-    "boundary_share": "the share of the critic's weights sitting at +-clip (F3's pile-up): it grows as the clip binds",
-    "emboss_score": "paired light and dark edges, a relief (F3b): a large clip in the note's setting draws it for a "
-                    "while, or a grey page",
-    "background_noise": "speckle on the page around the digit (F4): the fully connected head's noise",
-    "edge_sharpness": "soft, blurred strokes (F4b): the 3x3 head at 56 px",
+    "boundary_share": "the share of the critic's weights sitting at +-clip (F3's pile-up)",
+    "emboss_score": "paired light and dark edges, a relief (F3b), or a grey page: in the samples over training, "
+                    "not only the last",
+    "background_noise": "speckle on the page around the digit (F4, the note's fully connected generator)",
+    "edge_sharpness": "soft, blurred strokes (F4b, the note's 3x3 output layer)",
 }
 
 
