@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ganpipe.params import ValidityParams
-from ganpipe.report.figures import grids_figure, tile
+from ganpipe.report.figures import grids_figure
 from ganpipe.report.render import ReportInputs
 from ganpipe.report.tables import fmt, table
 from ganpipe.study import conditions
