@@ -71,6 +71,70 @@ def test_diagnose_measures_both_losses_without_touching_the_nets(digits):
         assert out[f"g_grad_norm_{kind}"] == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.parametrize("output", ["sigmoid", "tanh"])
+def test_diagnose_reads_the_gradient_at_gs_output_layer(digits, output):
+    """D's gradient at the pixels times the output's slope is the gradient at the output layer's
+    pre-activation: checked against autograd through the layer's own input."""
+    objective = build("gan", GANParams(generator="conv5", output=output, **TINY), seed=0)
+    objective.set_probe(digits[:16], torch.randn(16, objective.latent))
+    out = objective.diagnose()
+    G = objective.G
+    pre = []
+    hook = G.head.register_forward_hook(lambda module, inputs, result: pre.append(result))
+    with torch.no_grad():
+        stats = {k: v.clone() for k, v in G.state_dict().items()}
+    images = G(objective.probe_z)
+    hook.remove()
+    G.load_state_dict(stats)
+    loss = objective.generator_loss(objective.D(images), "nonsaturating")
+    at_pixels, at_output = torch.autograd.grad(loss, [images, pre[0]])
+    assert out["g_grad_at_pixels"] == pytest.approx(at_pixels.norm().item(), rel=1e-5)
+    assert out["g_grad_at_output"] == pytest.approx(at_output.norm().item(), rel=1e-4)
+    assert 0 <= out["g_pinned_black"] <= 1
+
+
+def test_output_gradient_on_known_pixels():
+    """A sigmoid pixel at 0 is saturated at black and passes nothing; a tanh pixel at 0 passes it all."""
+    from ganpipe.training.objectives import output_gradient
+
+    grad = torch.ones(2, 1, 2, 2)
+    black = output_gradient(torch.zeros(2, 1, 2, 2), grad, "sigmoid")
+    assert black == {"g_grad_at_pixels": pytest.approx(8**0.5), "g_grad_at_output": 0.0, "g_pinned_black": 1.0}
+    mid = output_gradient(torch.zeros(2, 1, 2, 2), grad, "tanh")
+    assert mid["g_grad_at_output"] == pytest.approx(mid["g_grad_at_pixels"]) and mid["g_pinned_black"] == 0.0
+    white = output_gradient(torch.ones(2, 1, 2, 2), grad, "sigmoid")
+    assert white["g_pinned_black"] == 0.0  # saturated, but at white
+
+
+@pytest.mark.parametrize("norm", ["none", "batch"])
+def test_wgan_diagnose_reads_the_critics_answer_to_a_page_wide_offset(digits, norm):
+    """The critic's score of the probe's fakes minus that of the same fakes lifted by PAGE_OFFSET,
+    both nets in training mode, their batch statistics and weights left as they were."""
+    from ganpipe.training.objectives import PAGE_OFFSET
+
+    objective = build("wgan", WGANParams(critic_norm=norm, output="sigmoid", **TINY), seed=0)
+    objective.set_probe(digits[:16], torch.randn(16, objective.latent))
+    state = {k: v.clone() for net in objective.nets.values() for k, v in net.state_dict().items()}
+    out = objective.diagnose()
+    after = {k: v for net in objective.nets.values() for k, v in net.state_dict().items()}
+    assert all(torch.equal(state[k], after[k]) for k in state)
+    with torch.no_grad():
+        fakes = objective.G(objective.probe_z)
+        expected = (objective.C(fakes).mean() - objective.C(fakes + PAGE_OFFSET).mean()).item()  # white is 1 here
+    assert out["critic_offset_drop"] == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    assert 0 <= out["clip_boundary_share"] <= 1
+
+
+def test_the_training_page_offset_is_the_weakest_grey_page_control():
+    from pathlib import Path
+
+    from ganpipe.params import load_params
+    from ganpipe.training.objectives import PAGE_OFFSET
+
+    params = load_params(Path(__file__).parents[1] / "params.yaml")
+    assert PAGE_OFFSET == min(params.findings.controls.grey_pages)
+
+
 @pytest.mark.parametrize("model", ["gan", "wgan"])
 def test_bf16_precision_trains_in_autocast_and_keeps_float32_weights(digits, model):
     """precision: bf16 runs the step under bfloat16 autocast: the run differs from fp32, stays

@@ -221,21 +221,45 @@ class GANObjective(Objective):
 
     def diagnose(self) -> dict[str, float]:
         """Norm of the generator's gradient under both losses on the probe codes: the saturating
-        loss's gradient vanishes when D rejects the fakes confidently (claim F2). One forward
-        serves both losses; G's batch-norm statistics are left as they were."""
+        loss's gradient vanishes when D rejects the fakes confidently (claim F2); and, under the
+        loss G trains with, what of it reaches G's output layer (`output_gradient`, claim F1). One
+        forward serves both losses; G's batch-norm statistics are left as they were."""
         out = {}
         params = list(self.G.parameters())
         with frozen(self.D), unchanged_buffers(self.G):
-            logits = self.D(self.G(self.probe_z))
+            images = self.G(self.probe_z)
+            logits = self.D(images)
             for kind in ("saturating", "nonsaturating"):
                 loss = self.generator_loss(logits, kind)
-                grads = torch.autograd.grad(loss, params, retain_graph=kind == "saturating")
+                *grads, at_pixels = torch.autograd.grad(loss, params + [images], retain_graph=kind == "saturating")
                 out[f"g_grad_norm_{kind}"] = total_norm(list(grads)).item()
+                if kind == self.p.g_loss:
+                    out.update(output_gradient(images.detach(), at_pixels, self.p.output))
         return out
 
     @torch.no_grad()
     def generate(self, z: Tensor) -> Tensor:
         return self.space.to_canonical(self.G(z))
+
+
+def output_gradient(images: Tensor, at_pixels: Tensor, output: str) -> dict[str, float]:
+    """What of D's verdict reaches G's weights. D's gradient at the pixels (`g_grad_at_pixels`)
+    enters G through its output nonlinearity's slope at each pixel (sigmoid y(1 - y), tanh 1 - y^2):
+    their product, the gradient at the output layer's pre-activation (`g_grad_at_output`), is all
+    that reaches any weight. A pixel whose slope is below 1% of its peak is saturated and passes
+    almost nothing; `g_pinned_black` is the share of pixels saturated at the dark end, the black
+    a generator cannot leave by its own gradient. Norms over the probe batch, as `g_grad_norm`."""
+    if output == "sigmoid":
+        slope, peak, dark = images * (1 - images), 0.25, images < 0.5
+    else:
+        slope, peak, dark = 1 - images**2, 1.0, images < 0
+    return {"g_grad_at_pixels": at_pixels.norm().item(), "g_grad_at_output": (at_pixels * slope).norm().item(),
+            "g_pinned_black": ((slope < 0.01 * peak) & dark).float().mean().item()}
+
+
+# A page-wide lift of a fifth of the white level: the weakest grey page among F3b's controls
+# (findings.yaml, controls.grey_pages), the faintest offset a large clip's grey page shows
+PAGE_OFFSET = 0.2
 
 
 class WGANObjective(Objective):
@@ -304,11 +328,18 @@ class WGANObjective(Objective):
         }
 
     def diagnose(self) -> dict[str, float]:
-        if self.p.constraint != "clip":
-            return {}
-        with torch.no_grad():  # F3: the critic's weights and biases at the clip boundary
-            w = torch.cat([p.flatten() for p in self.C.parameters()])
-            return {"clip_boundary_share": boundary_share(w.cpu().numpy(), self.p.clip)}
+        """How much lower the critic scores the probe's fakes lifted by PAGE_OFFSET (claim F3b's
+        mechanism: a critic that scores a page-wide offset can tell G a grey page is wrong), with
+        both nets as training runs them (batch statistics, the fakes in a batch of their own) and
+        their statistics left as they were; and, under clipping, the critic's share at the clip (F3)."""
+        lift = 2 * PAGE_OFFSET * (0.5 if self.p.output == "sigmoid" else 1.0)  # white is 1 in [0, 1], 2 above -1
+        with torch.no_grad(), unchanged_buffers(self.G), unchanged_buffers(self.C):
+            fakes = self.G(self.probe_z)
+            out = {"critic_offset_drop": (self.C(fakes).mean() - self.C(fakes + lift).mean()).item()}
+            if self.p.constraint == "clip":
+                w = torch.cat([p.flatten() for p in self.C.parameters()])
+                out["clip_boundary_share"] = boundary_share(w.cpu().numpy(), self.p.clip)
+        return out
 
     @torch.no_grad()
     def generate(self, z: Tensor) -> Tensor:
