@@ -416,8 +416,9 @@ def _describe(err: dict, source: str) -> str:
     return f"{source}: {key} = {json.dumps(value, default=str)} is not allowed: {msg}"
 
 
-def parse_params(raw: object, source: str = "params") -> Params:
-    """Validate a mapping (as read from YAML) into `Params`, or raise a one-line `ParamsError`."""
+def parse_params(raw: object, source: str = "params", group_sources: dict[str, str] | None = None) -> Params:
+    """Validate a mapping (as read from YAML) into `Params`, or raise a one-line `ParamsError` naming
+    the file the bad key came from: `group_sources` maps a top-level group to its file, `source` the rest."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -425,7 +426,9 @@ def parse_params(raw: object, source: str = "params") -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as exc:
-        raise ParamsError(_describe(exc.errors()[0], source)) from None
+        err = exc.errors()[0]
+        group = str(err["loc"][0]) if err["loc"] else ""
+        raise ParamsError(_describe(err, (group_sources or {}).get(group, source))) from None
 
 
 STUDY_FILE = "findings.yaml"  # beside params.yaml: the `findings` group, apart from the main models' knobs
@@ -444,12 +447,7 @@ def load_params(path: str | Path) -> Params:
         raise ParamsError(f"{study}: must hold the findings group alone (a top-level key 'findings')")
     if isinstance(raw, dict) and "findings" in raw:
         raise ParamsError(f"{path}: findings is set here and in {study}; keep it in {study} alone")
-    try:
-        return parse_params({**(raw or {}), **findings}, str(path))
-    except ParamsError as err:  # a key of the findings group is the study file's to name
-        if str(err).startswith(f"{path}: findings") or f"'findings" in str(err):
-            raise ParamsError(str(err).replace(str(path), str(study), 1)) from None
-        raise
+    return parse_params({**(raw or {}), **findings}, str(path), {"findings": str(study)})
 
 
 def _read_yaml(path: Path) -> object:

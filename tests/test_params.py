@@ -100,6 +100,13 @@ def test_the_study_file_beside_params_yaml_holds_the_findings_group(tmp_path):
         load_params(tmp_path / "params.yaml")
     assert str(err.value).startswith(f"{tmp_path / 'findings.yaml'}: unknown key 'findings.seedz'")
 
+    # a bad key of params.yaml is params.yaml's to name, whatever its message quotes
+    (tmp_path / "findings.yaml").write_text(yaml.safe_dump({"findings": {"seeds": [4, 5]}}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"wgan": {"critic_norm": "'findings'"}}))
+    with pytest.raises(ParamsError) as err:
+        load_params(tmp_path / "params.yaml")
+    assert str(err.value).startswith(f"{tmp_path / 'params.yaml'}: wgan.critic_norm")
+
     (tmp_path / "findings.yaml").write_text(yaml.safe_dump({"findings": {}, "seed": 1}))
     with pytest.raises(ParamsError, match="must hold the findings group alone"):
         load_params(tmp_path / "params.yaml")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from ganpipe.params import flatten
+from ganpipe.params import STUDY_FILE, flatten
 
 EXECUTION_TAG = "ganpipe.execution"  # on the parent: which execution it stands for
 DVC_STAGE_TAG = "dvc_stage"  # on each stage's run: DVC's name for the stage (train@wgan, ...)
@@ -62,7 +62,7 @@ def changed_params(root: Path) -> dict[str, str]:
     """Params that differ from the commit's params.yaml and findings.yaml (what `dvc exp run -S` set),
     flattened."""
     old, new = {}, {}
-    for name in ("params.yaml", "findings.yaml"):
+    for name in ("params.yaml", STUDY_FILE):
         try:
             committed = subprocess.run(["git", "show", f"HEAD:{name}"], cwd=root, capture_output=True, text=True,
                                        timeout=10)
