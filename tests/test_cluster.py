@@ -368,12 +368,14 @@ def test_a_worker_without_the_shared_folder_returns_its_files_and_the_stage_writ
     """A worker that cannot read the stage's marker (another machine) trains on its own disk; the
     stage writes what it returns, and the run's folder holds the same bytes."""
     from ganpipe.pipeline.experiment import _run_job, _write_returned
+    from ganpipe.running.runtime import one_thread
     from ganpipe.study import conditions
 
     folder, params, _, _ = project
     p = load_params(params)
     job = conditions.jobs("e", p.findings.experiments["e"], [0], [], tmp_path / "out")[0]
-    record = _run_job(job, p, folder / "prepare" / "mnist.npz", "fresh", None, (tmp_path / "elsewhere", "token"))
+    with one_thread():  # as on a worker (runtime.prepare_run_process): two threads split the float sums otherwise
+        record = _run_job(job, p, folder / "prepare" / "mnist.npz", "fresh", None, (tmp_path / "elsewhere", "token"))
     assert "generator.pt" in record["files"] and not job.folder.exists()
     _write_returned(record, job.folder)
     ours, reference = outputs(tmp_path / "out" / "base" / "seed_0"), outputs(folder / "default" / "base" / "seed_0")
