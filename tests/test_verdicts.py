@@ -246,6 +246,37 @@ def test_emboss_is_judged_over_the_whole_run_in_parts_with_the_end_beside_them()
     assert not rec["checks"]["ruined_longer_than_at_paper_clip"]
 
 
+def test_the_offset_response_over_training_is_a_share_of_each_rows_wasserstein_estimate():
+    import numpy as np
+
+    history = {"step": np.array([25.0, 50.0, 75.0]), "critic_offset_drop": np.array([1.0, -1.0, 3.0]),
+               "wasserstein": np.array([2.0, -4.0, 1.0])}
+    assert f3b_emboss.offset_curve(history, window=1) == {"step": [25, 50, 75], "share": [0.5, -0.25, 3.0], "median": 0.5}
+    # a row whose estimate crosses zero is read against the size of its neighbours'
+    history["wasserstein"] = np.array([2.0, 0.0, 2.0])
+    assert f3b_emboss.offset_curve(history, window=3)["share"] == [1.0, -0.5, 3.0]
+
+
+def _brief_condition(name: str, norm: str | None, offset_median: float) -> dict:
+    observed = {"largest_clip": "1.0", "paper_clip": "0.01", "snapshots": 4,
+                "relief_steps": {"1.0": [200], "0.01": []}, "grey_page_steps": {"1.0": [100, 300], "0.01": []},
+                "ruined_snapshots": {"1.0": 3, "0.01": 0}, "offset_curves": {"1.0": {"median": offset_median}}}
+    return {"name": name, "condition": {"critic_norm": norm} if norm else {}, "seeds": {"0": {"observed": observed}}}
+
+
+def test_f3b_in_brief_says_what_each_setting_drew_and_whether_the_offset_response_parts_them():
+    brief = f3b_emboss.in_brief({"conditions": [_brief_condition("base", None, 5.0),
+                                                _brief_condition("note_conv5", "batch", 0.1)]})[0]
+    assert "ruined 3 of 4 snapshots at seeds 0 against 0 at the paper's 0.01, mostly grey pages between steps 100 " \
+           "and 300" in brief
+    assert "conv5 generator (batch-norm critic)" in brief
+    assert "Every batch-norm critic answered a page-wide offset less" in brief
+    # the same words are not said when the numbers do not bear them out
+    brief = f3b_emboss.in_brief({"conditions": [_brief_condition("base", None, 0.05),
+                                                _brief_condition("note_conv5", "batch", 0.1)]})[0]
+    assert "does not set the batch-norm critics apart" in brief
+
+
 def test_a_ruined_arm_is_not_asked_to_settle_but_to_be_watched():
     ev = {"boundary_share_by_clip": {"0.01": 0.4, "1.0": 0.0}, "wasserstein_by_clip": {"0.01": 0.02, "1.0": 0.15},
           "paper_clip": "0.01", "largest_clip": "1.0", "fid_curves": {"0.01": [1.0], "1.0": [400.0, 90.0, 300.0]},
@@ -324,21 +355,29 @@ def test_f1_says_when_the_samples_went_black_and_came_back():
     the 'go black' part and not the 'stay black' one."""
     import numpy as np
 
-    from ganpipe.study.claims.f1_collapse import judge, timeline
+    from ganpipe.study.claims.f1_collapse import black_and_back, judge, timeline
 
     def series(black):
         n = len(black)
         return {"step": [100 * i for i in range(n)], "black_fraction": black, "pinned_black": [0.8] * n,
                 "top_class_share": [1.0] * n, "modes": [1.0] * n}
 
-    history = {"step": np.array([0, 400]), "g_grad_norm": np.array([1.0, 5.0])}
+    history = {"step": np.array([0, 400]), "g_grad_norm": np.array([1.0, 5.0]), "d_loss": np.array([1.0, 1.0]),
+               "g_grad_at_pixels": np.array([1.0, 1.0]),
+               "g_grad_at_output": np.array([0.0, 4.0]), "g_pinned_black": np.array([1.0, 0.0])}
     back = timeline(series([0.0, 0.6, 0.9, 0.2, 0.1]), history, 0.5)
     assert (back["went_black_at"], back["came_back_at"], back["black_snapshots"]) == (100, 300, 2)
-    assert back["g_grad_norm"] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert back["g_grad_norm"] == [1.0, 2.0, 3.0, 4.0, 5.0] and back["g_grad_at_output"] == [0.0, 1.0, 2.0, 3.0, 4.0]
     stayed = timeline(series([0.0, 0.0, 0.7, 0.8, 0.9]), history, 0.5)
     assert (stayed["went_black_at"], stayed["came_back_at"], stayed["black_snapshots"]) == (200, None, 3)
     never = timeline(series([0.0] * 5), history, 0.5)
     assert (never["went_black_at"], never["came_back_at"], never["black_snapshots"]) == (None, None, 0)
+
+    # what separates black from not: snapshots after step 0, and the last black one before each return
+    apart = black_and_back({"0": back, "1": stayed})
+    assert apart["returns"] == 1
+    assert apart["g_grad_at_output"] == {"black": 2.0, "not_black": 3.0, "before_return": 2.0, "back": 3.0}
+    assert apart["g_pinned_black"]["before_return"] == 0.5
 
     t = {"f1_d_loss_max": 1e-2, "f1_g_loss_min": 5.0, "f1_black_min": 0.5, "peak_brightness": 0.2}
     ev = {"min_d_loss": 1e-5, "max_g_loss": 20.0, "black_at_some_snapshot": 0.9, "black_fraction": 0.1}

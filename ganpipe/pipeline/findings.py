@@ -87,7 +87,7 @@ def gather(params: Params, stages: Path, data_path: Path, classifier_path: Path)
     flops = {name: cost.step_flops(exps[name].model, exps[name]) for c in CLAIMS.values() if c.id == "F5"
              for name in c.experiments(sweep)}
     ctx = Context(real=real, sweep=sweep, clips=clips, flops=flops, formed_within=f.validity.formed_within,
-                  experiments=exps, page_offset=min(f.controls.grey_pages))
+                  experiments=exps)
     t = {**f.thresholds.model_dump(), **limits}
     rule = trained.Rule(calibration)
 

@@ -253,7 +253,6 @@ class Context:
     flops: dict[str, int]
     formed_within: float
     experiments: dict | None = None  # findings.experiments: each run's config, for readings of its nets
-    page_offset: float = 0.2  # the grey level a critic's offset response adds (the weakest grey-page control)
 
     def config(self, name: str, condition: str):
         """The config a run of this experiment and condition trained with."""

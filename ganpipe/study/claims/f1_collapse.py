@@ -97,32 +97,58 @@ def held_rule_on_known_runs(runs: Runs, params, ctx: Context, rule) -> dict:
     return out
 
 
+# Logged by G's diagnostics on the probe codes (training.objectives.output_gradient): D's gradient at
+# the pixels, what of it passes the output's slope into G, and the pixels saturated at black
+OUTPUT_LAYER = ("g_grad_at_pixels", "g_grad_at_output", "g_pinned_black")
+
+
 def timeline(s: dict, history: dict, black_min: float) -> dict:
     """One seed over training: when its samples went black (a snapshot's black share reached
-    black_min) and came back, the snapshots' pixels at black and digits, and the size of G's gradient
-    (its norm, as the history logs it) at each snapshot."""
+    black_min) and came back, the snapshots' pixels at black and digits, and, at each snapshot, the
+    size of G's whole gradient and of what reaches its output layer (the history's log row nearest
+    the snapshot; step 0 has none and reads the first)."""
     black = [b >= black_min for b in s["black_fraction"]]
     went = next((i for i, b in enumerate(black) if b), None)
     back = next((i for i in range(went + 1, len(black)) if not black[i]), None) if went is not None else None
-    grad = [float(np.interp(t, history["step"], history["g_grad_norm"])) for t in s["step"]]
+    logged = {k: [float(np.interp(t, history["step"], history[k])) for t in s["step"]]
+              for k in ("d_loss", "g_grad_norm", *OUTPUT_LAYER)}
     return {"step": s["step"], "black_fraction": s["black_fraction"], "pinned_black": s["pinned_black"],
-            "top_class_share": s["top_class_share"], "modes": s["modes"], "g_grad_norm": grad,
+            "top_class_share": s["top_class_share"], "modes": s["modes"], **logged, "black": black,
             "went_black_at": None if went is None else s["step"][went],
             "came_back_at": None if back is None else s["step"][back],
             "black_snapshots": int(sum(black)), "snapshots": len(black)}
+
+
+def black_and_back(lines: dict) -> dict:
+    """What separates going black from coming back, over every seed's snapshots after step 0: the
+    median of D's loss and of each output-layer reading at the black snapshots, at those that were
+    not black, at the last black snapshot before each return and at the first one back."""
+    def median(values: list) -> float | None:
+        return float(np.median(values)) if values else None
+
+    returns = [(s, i) for s in lines.values() for i in range(1, len(s["step"]) - 1) if s["black"][i] and not s["black"][i + 1]]
+    out = {}
+    for key in ("d_loss", *OUTPUT_LAYER):
+        at = {"black": [s[key][i] for s in lines.values() for i in range(1, len(s["step"])) if s["black"][i]],
+              "not_black": [s[key][i] for s in lines.values() for i in range(1, len(s["step"])) if not s["black"][i]],
+              "before_return": [s[key][i] for s, i in returns], "back": [s[key][i + 1] for s, i in returns]}
+        out[key] = {k: median(v) for k, v in at.items()}
+    out["returns"] = len(returns)
+    return out
 
 
 def drawn(runs: Runs, params, ctx: Context, rule) -> dict:
     """Every seed's losses and timeline over training, for the figures, and the validity rule on runs
     of known state."""
     keys = ("step", "d_loss", "g_loss", "js_estimate", "d_acc_fake", "g_grad_norm", "g_grad_norm_saturating",
-            "g_grad_norm_nonsaturating")
+            "g_grad_norm_nonsaturating", *OUTPUT_LAYER)
     seeds = _seeds(params)
     history = {seed: runs.run(EXPERIMENT, conditions.BASE, seed).history for seed in seeds}
     black_min = params.findings.thresholds.f1_black_min
+    lines = {str(seed): timeline(runs.series(EXPERIMENT, conditions.BASE, seed), history[seed], black_min)
+             for seed in seeds}
     return {"F1_history": {str(seed): {k: history[seed][k].tolist() for k in keys} for seed in seeds},
-            "F1_timeline": {str(seed): timeline(runs.series(EXPERIMENT, conditions.BASE, seed), history[seed], black_min)
-                            for seed in seeds},
+            "F1_timeline": lines, "F1_black_and_back": black_and_back(lines),
             "F1_held_rule": held_rule_on_known_runs(runs, params, ctx, rule)}
 
 
@@ -166,17 +192,20 @@ def over_training(f: dict, r: ReportInputs) -> list[str]:
     the digits it drew: a figure, a table and what the seeds that ended black had apart."""
     lines, t = r.evidence["F1_timeline"], f["thresholds"]
     real_pinned = f["observed"]["real_pinned_black"]
-    fig, axes = r.plt.subplots(1, 4, figsize=(15, 3))
+    fig, axes = r.plt.subplots(1, 5, figsize=(18, 3))
     colors = r.sns.color_palette(n_colors=len(lines))
     for color, (seed, s) in zip(colors, lines.items()):
-        for ax, key in zip(axes, ("black_fraction", "pinned_black", "g_grad_norm", "top_class_share")):
+        for ax, key in zip(axes, ("black_fraction", "pinned_black", "g_grad_at_output", "g_pinned_black",
+                                  "top_class_share")):
             ax.plot(s["step"], s[key], "o-", color=color, ms=3, lw=1, label=f"seed {seed}")
+        axes[2].plot(s["step"], s["g_grad_at_pixels"], ":", color=color, lw=1)
     axes[0].axhline(t["f1_black_min"], color="k", ls=":", lw=0.8)
     axes[1].axhline(real_pinned, color="k", ls=":", lw=0.8, label="real digits")
     axes[2].set_yscale("log")
-    axes[3].axhline(0.1, color="k", ls=":", lw=0.8, label="ten digits alike")
-    for ax, title in zip(axes, ("share of black samples", "share of pixels at black", "G's gradient norm",
-                                "most frequent digit's share")):
+    axes[4].axhline(0.1, color="k", ls=":", lw=0.8, label="ten digits alike")
+    for ax, title in zip(axes, ("share of black samples", "share of pixels at black",
+                                "gradient reaching G's output layer\n(dotted: D's gradient at the pixels)",
+                                "share of G's outputs saturated at black", "most frequent digit's share")):
         ax.set_title(title, fontsize=9), ax.set_xlabel("step"), ax.legend(fontsize=6)
     path = r.figs.add("f1_over_training.png", fig)
     rows = [[seed, s["went_black_at"] if s["went_black_at"] is not None else "never",
@@ -192,17 +221,53 @@ def over_training(f: dict, r: ReportInputs) -> list[str]:
     groups = {"ended black": [k for k, v in ended.items() if v], "did not": [k for k, v in ended.items() if not v]}
     apart = ("Over the last third, " + "; ".join(
         f"the seeds that {name} ({', '.join(seeds)}) had {mean('pinned_black', name == 'ended black')} of their pixels "
-        f"at black and G's gradient norm {mean('g_grad_norm', name == 'ended black')}"
+        f"at black and {mean('g_grad_at_output', name == 'ended black')} of gradient reaching G's output layer"
         for name, seeds in groups.items() if seeds) + f" (real digits: {fmt(real_pinned)} of pixels at black).")
     return [f"![F1 over training]({path})", "",
             "*Over training, every seed.* A sample is black when its brightest 1% of pixels lie below the controls' "
             f"threshold; a snapshot is black when at least {fmt(t['f1_black_min'])} of its samples are. A pixel at black "
-            "is exactly 0: the output layer saturated (real digits' background is 0 too, the dotted line). G's gradient "
-            "is the norm of its whole gradient at each step, as training logs it. The last panel is the share of "
-            "samples the classifier calls the most frequent digit: 1 is every sample one digit, the collapse most "
-            "readers mean.", "",
+            "is exactly 0 in the saved image (real digits' background is 0 too, the dotted line). The middle panels are "
+            "read on fixed codes every log step: D's gradient at G's pixels (dotted) enters G only through its sigmoid's "
+            "slope at each pixel, and their product (solid) is all that reaches G's weights; a pixel whose slope is "
+            "below 1% of its peak at the dark end is saturated at black and passes almost none. The last panel is the "
+            "share of samples the classifier calls the most frequent digit: 1 is every sample one digit, the collapse "
+            "most readers mean.", "",
             table(["seed", "went black at step", "came back at step", "black snapshots", "modes at the end",
-                   "most frequent digit's share at the end"], rows), "", apart, ""]
+                   "most frequent digit's share at the end"], rows), "", apart, ""] + going_and_coming(r)
+
+
+def going_and_coming(r: ReportInputs) -> list[str]:
+    """A table and one paragraph: D's loss and G's output layer at the black snapshots, at the others,
+    just before each return and just after; each sentence said only where its numbers bear it out."""
+    b = r.evidence["F1_black_and_back"]
+    where = {"black": "black snapshots", "not_black": "snapshots not black",
+             "before_return": "the last black snapshot before a return", "back": "the first snapshot back"}
+    rows = [[name, *(b[k][at] if b[k][at] is not None else "-" for k in ("d_loss", *OUTPUT_LAYER))]
+            for at, name in where.items() if b["d_loss"][at] is not None]
+    said = []
+    black, clear = b["g_grad_at_output"]["black"], b["g_grad_at_output"]["not_black"]
+    if black is not None and clear is not None:
+        said.append(f"while black, {fmt(clear / max(black, 1e-12))}x less gradient reached G's output layer than when "
+                    f"not" if black < clear else "the gradient reaching G's output layer was not smaller while black")
+        pushed = b["g_grad_at_pixels"]["black"] > b["g_grad_at_pixels"]["not_black"]
+        said[-1] += (f", though D pushed {'harder' if pushed else 'no harder'} on the pixels, and "
+                     f"{fmt(b['g_pinned_black']['black'])} of G's outputs sat saturated at black, where a sigmoid "
+                     "passes almost no gradient")
+    if black is None:
+        said.append("no seed went black")
+    elif b["returns"]:
+        rose = b["d_loss"]["back"] > b["d_loss"]["black"]
+        said.append(f"at the {b['returns']} returns D's loss {'rose' if rose else 'did not rise'} from "
+                    f"{fmt(b['d_loss']['black'])} while black to {fmt(b['d_loss']['back'])} at the first snapshot back"
+                    + (" (D losing its grip), and the gradient reaching the output layer with it"
+                       if rose and b["g_grad_at_output"]["back"] > black else ""))
+    else:
+        said.append("no seed came back from black")
+    return ["*Going black and coming back.* Medians over every seed's snapshots after step 0 (D's loss, D's gradient "
+            "at G's pixels, what of it reached G's output layer, the share of G's outputs saturated at black):", "",
+            table(["snapshots", "D's loss", "D's gradient at the pixels", "reaching G's output layer",
+                   "saturated at black"], rows), "",
+            "; ".join(said)[0].upper() + "; ".join(said)[1:] + ".", ""]
 
 
 def held_rule_table(proof: dict) -> list[str]:

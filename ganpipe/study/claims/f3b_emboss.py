@@ -19,7 +19,7 @@ from ganpipe.report.render import ReportInputs
 from ganpipe.report.tables import fmt, table
 from ganpipe.study import conditions
 from ganpipe.study.claims.claim import Claim, first_seed, record
-from ganpipe.study.evidence import Context, Runs, sweep, upto
+from ganpipe.study.evidence import Context, Runs, history_upto, sweep, upto
 from ganpipe.study.mechanisms import kernel_lobes
 from ganpipe.study.verdicts import check
 
@@ -51,15 +51,31 @@ def evidence(runs: Runs, cond: str, seed: int, ctx: Context, step: int | None = 
             "snapshot_steps": now[str(ctx.clips[paper])]["step"],
             "emboss_curves": {c: s["emboss_score"] for c, s in now.items()},
             "grey_curves": {c: s["grey_page"] for c, s in now.items()},
-            # why: how much the final critic scores its samples lower on a page lifted by one grey level
-            "offset_response": {str(ctx.clips[n]): offset_share(runs, n, cond, seed, ctx) for n in ctx.sweep}}
+            # why: how much the critic scores its samples lower on a page lifted by one grey level, at
+            # the end (the final critic on the samples) and over training (logged on the probe codes)
+            "offset_response": {str(ctx.clips[n]): offset_share(runs, n, cond, seed, ctx) for n in ctx.sweep},
+            "offset_curves": {str(ctx.clips[n]): offset_curve(history_upto(runs.run(n, cond, seed), step))
+                              for n in ctx.sweep}}
 
 
 def offset_share(runs: Runs, name: str, cond: str, seed: int, ctx: Context) -> float:
-    """The critic's score drop for a page lifted by ctx.page_offset, as a share of its Wasserstein
+    """The critic's score drop for a page lifted by PAGE_OFFSET, as a share of its Wasserstein
     estimate at the end of training (the size of what it tells real from fake)."""
-    drop = runs.offset_response(name, cond, seed, ctx.config(name, cond), ctx.page_offset)
+    from ganpipe.training.objectives import PAGE_OFFSET
+
+    drop = runs.offset_response(name, cond, seed, ctx.config(name, cond), PAGE_OFFSET)
     return drop / max(abs(runs.run(name, cond, seed).final("wasserstein")), 1e-12)
+
+
+def offset_curve(history: dict, window: int = 9) -> dict:
+    """The critic's score drop for its fakes lifted by the training's PAGE_OFFSET, at every log row,
+    as a share of the size of its Wasserstein estimate around that row (the median of |W| over
+    `window` rows: one row's estimate can cross zero); and its median over the run."""
+    size = np.abs(history["wasserstein"])
+    half = window // 2
+    around = np.array([np.median(size[max(0, i - half):i + half + 1]) for i in range(len(size))])
+    share = history["critic_offset_drop"] / np.maximum(around, 1e-12)
+    return {"step": history["step"].astype(int).tolist(), "share": share.tolist(), "median": float(np.median(share))}
 
 
 def look(emboss: float, grey: float, t: dict) -> str:
@@ -162,7 +178,7 @@ def section(f: dict, r: ReportInputs) -> list[str]:
                      f"(page grey {fmt(o['grey_page'][large])}, emboss {fmt(o['emboss_score'][large])})")
     rows.append(["real", "", o0["real_grey_page"], o0["real_emboss_score"], "", "",
                  look(o0["real_emboss_score"], o0["real_grey_page"], t)])
-    return [f"![F3b]({path})", "", f"Samples at seed {seed}: top row at a fixed range [0, 1], bottom row autoscaled per "
+    return in_brief(f) + [f"![F3b]({path})", "", f"Samples at seed {seed}: top row at a fixed range [0, 1], bottom row autoscaled per "
             "image, as matplotlib's imshow shows an array without vmin/vmax (the display of the tutorial the note's "
             "network resembles). Each panel names the run's FID, its emboss score and what it draws. The check reads "
             "the fixed range; the autoscaled score is shown beside it.", "",
@@ -171,6 +187,42 @@ def section(f: dict, r: ReportInputs) -> list[str]:
             f"line {fmt(t['grey_page'])}), or neither: {'; '.join(drawn)}.", "",
             table(["clip", "seed", "page grey", "emboss score", "emboss score, autoscaled", "FID", "draws"], rows), ""
             ] + over_training(f, r) + why(f, r)
+
+
+def in_brief(f: dict) -> list[str]:
+    """One paragraph for a student: what the largest clip did in the sweep's setting and in each of
+    the note's, when, and whether the critic's answer to a page-wide offset tells them apart."""
+    said, answers = [], {True: [], False: []}
+    for c in [c for c in f.get("conditions", []) if c["name"] == conditions.BASE or c["name"] in NOTE_CELLS]:
+        seen = [rec["observed"] for rec in c["seeds"].values()]
+        large, paper = seen[0]["largest_clip"], seen[0]["paper_clip"]
+        relief = sorted(s for o in seen for s in o["relief_steps"][large])
+        grey = sorted(s for o in seen for s in o["grey_page_steps"][large])
+        ruined = sorted(relief + grey)
+        what = ("nothing ruined" if not ruined else
+                f"{'mostly grey pages' if len(grey) >= len(relief) else 'mostly relief'} between steps {ruined[0]:,} and "
+                f"{ruined[-1]:,} ({len(relief)} relief and {len(grey)} grey-page snapshots over the seeds)")
+        offset = [o["offset_curves"][large]["median"] for o in seen]
+        answers[_batch_norm(c)] += offset
+        setting = ("the sweep's own setting (fully connected generator, critic without norm)" if c["name"] == conditions.BASE
+                   else f"the note's setting with its {NOTE_CELLS[c['name']]} generator (batch-norm critic)")
+        said.append(f"in {setting}, clip {large} ruined {'/'.join(str(o['ruined_snapshots'][large]) for o in seen)} of "
+                    f"{seen[0]['snapshots']} snapshots at seeds {', '.join(c['seeds'])} against "
+                    f"{'/'.join(str(o['ruined_snapshots'][paper]) for o in seen)} at the paper's {paper}, {what}; its "
+                    f"critic scored a page lifted by one grey level {_span(offset)} of its Wasserstein estimate lower "
+                    "(median over training)")
+    if not said:
+        return []
+    text = ("*In brief.* Clipping holds every critic weight within +-c, so c sets how large and how sharp the critic's "
+            "verdict can grow. " + "; ".join(said)[0].upper() + "; ".join(said)[1:] + ".")
+    if answers[True] and answers[False]:
+        apart = max(answers[True]) < min(answers[False])
+        text += (" Every batch-norm critic answered a page-wide offset less than every critic without norm did: it "
+                 "normalises the offset away, so nothing in its verdict pushes a grey page back to black, and grey "
+                 "pages can last under it." if apart else
+                 " The critic's answer to a page-wide offset does not set the batch-norm critics apart from those "
+                 "without norm, so it does not explain where the grey pages lasted.")
+    return [text, ""]
 
 
 def _note_conditions(f: dict) -> list[dict]:
@@ -226,67 +278,97 @@ def _steps(steps: list) -> str:
     return ", ".join(f"{s:,}" for s in steps) if steps else "none"
 
 
+def _label(c: dict) -> str:
+    norm = "batch-norm critic" if _batch_norm(c) else "critic without norm"
+    return f"{'the sweep' if c['name'] == conditions.BASE else c['name'].replace('_', ' ')}: {norm}"
+
+
+def _batch_norm(c: dict) -> bool:
+    return (c.get("condition") or {}).get("critic_norm") == "batch"
+
+
 def why(f: dict, r: ReportInputs) -> list[str]:
-    """The mechanism, measured: each setting's critic response to a page-wide offset per clip, and
-    the upsample generator's summed output kernel."""
-    conds = [c for c in f.get("conditions", [])]
+    """The mechanism, measured: each setting's critic response to a page-wide offset per clip, at
+    the end and over training, and the upsample generator's summed output kernel."""
+    conds = f.get("conditions", [])
     if not conds:
         return []
     clips = [str(r.evidence["clips"][n]) for n in r.evidence["sweep"]]
-    fig, axes = r.plt.subplots(1, 2, figsize=(11, 3.4), width_ratios=[1.3, 1])
+    over = [c for c in conds if c["name"] == conditions.BASE or c["name"] in NOTE_CELLS]
+    fig = r.plt.figure(figsize=(3.6 * max(len(over), 3), 6.8))
+    grid = fig.add_gridspec(2, max(len(over), 3))
+    top = [fig.add_subplot(grid[0, :2]), fig.add_subplot(grid[0, 2:])]
     colors = r.sns.color_palette(n_colors=len(conds))
     for color, c in zip(colors, conds):
         values = np.array([[rec["observed"]["offset_response"][clip] for clip in clips] for rec in c["seeds"].values()])
-        norm = "batch-norm critic" if (c.get("condition") or {}).get("critic_norm") == "batch" else "critic without norm"
-        axes[0].plot([float(x) for x in clips], values.mean(0), "o-", color=color, lw=1,
-                     label=f"{'the sweep' if c['name'] == conditions.BASE else c['name'].replace('_', ' ')}: {norm}")
-    axes[0].set_xscale("log"), axes[0].set_yscale("symlog", linthresh=1.0), axes[0].axhline(0, color="k", lw=0.6)
-    axes[0].set_xlabel("clip"), axes[0].set_ylabel("score drop / Wasserstein estimate")
-    axes[0].set_title("the critic's response to a page lifted by one grey level", fontsize=9)
-    axes[0].legend(fontsize=5)
+        top[0].plot([float(x) for x in clips], values.mean(0), "o-", color=color, lw=1, label=_label(c))
+    top[0].set_xscale("log"), top[0].set_yscale("symlog", linthresh=1.0), top[0].axhline(0, color="k", lw=0.6)
+    top[0].set_xlabel("clip"), top[0].set_ylabel("score drop / Wasserstein estimate")
+    top[0].set_title("the final critic's response to a page lifted by one grey level", fontsize=9)
+    top[0].legend(fontsize=5)
+    clip_colors = dict(zip(clips, r.sns.color_palette("rocket_r", n_colors=len(clips))))
+    for i, c in enumerate(over):
+        ax = fig.add_subplot(grid[1, i])
+        for clip in clips:
+            curves = [rec["observed"]["offset_curves"][clip] for rec in c["seeds"].values()]
+            ax.plot(curves[0]["step"], np.mean([k["share"] for k in curves], axis=0), color=clip_colors[clip], lw=1,
+                    label=f"c = {clip}")
+        ax.set_yscale("symlog", linthresh=1.0), ax.axhline(0, color="k", lw=0.6)
+        ax.set_xlabel("step"), ax.set_title(f"over training, {_label(c)}", fontsize=8), ax.legend(fontsize=6)
     kernels = r.evidence.get("F3b_kernels", {})
     lines = []
     if kernels:
         shown = {"init": next(iter(kernels.values()))["init"]} | {f"c = {k['clip']:g}": k["trained"] for k in kernels.values()}
         pictures = [np.array(k["widest_kernel"]) for k in shown.values()]
         scale = max(np.abs(p).max() for p in pictures) or 1.0
-        axes[1].imshow(np.concatenate([np.pad(p, 1) for p in pictures], axis=1), cmap="RdBu_r", vmin=-scale, vmax=scale)
-        axes[1].set_title("upsample generator: summed output kernel\n(" + ", ".join(shown) + ")", fontsize=8)
-        axes[1].axis("off")
+        top[1].imshow(np.concatenate([np.pad(p, 1) for p in pictures], axis=1), cmap="RdBu_r", vmin=-scale, vmax=scale)
+        top[1].set_title("upsample generator: summed output kernel\n(" + ", ".join(shown) + ")", fontsize=8)
         lines = [f"{name}: odd share {fmt(k['odd_share'])}, lobes {fmt(k['lobe_offset_px'])} px apart"
                  for name, k in shown.items()]
-    else:
-        axes[1].axis("off")
+    top[1].axis("off")
     path = r.figs.add("f3b_why.png", fig)
-    by_norm = {True: [], False: []}
-    for c in conds:
-        batch = (c.get("condition") or {}).get("critic_norm") == "batch"
-        by_norm[batch] += [v for rec in c["seeds"].values() for v in rec["observed"]["offset_response"].values()]
-    said = "; ".join(f"{'every batch-norm critic' if batch else 'the critic without norm'}: {fmt(min(v))} to {fmt(max(v))}"
-                     for batch, v in sorted(by_norm.items()) if v)
     out = [f"![F3b: why]({path})", "",
-           "*Why.* Left: how much lower each run's final critic scores its own samples when every pixel is lifted by "
-           f"one grey level ({fmt(r.evidence.get('page_offset', 0.2))} of white), as a share of its Wasserstein "
+           "*Why.* Top left: how much lower each run's final critic scores its own samples when every pixel is lifted "
+           f"by one grey level ({fmt(r.evidence.get('page_offset', 0.2))} of white), as a share of its Wasserstein "
            "estimate, with the critic as training runs it (batch statistics, fakes in a batch of their own); mean "
-           f"over seeds (every run: {said}). A batch-norm critic subtracts each unit's batch mean, so a lift of the "
-           "whole fake batch reaches it only through its first layer's bends: where it barely scores a grey page "
-           "lower (or scores it higher), nothing pushes the generator's page back to black, and grey pages can "
-           "last; a critic without norm scores the lift, more the larger its clip. The runs keep the critic's final "
-           "weights only, so this is read at the end of training, not over it."]
+           f"over seeds (every run: {_offset_ranges(conds, 'offset_response')}). Bottom: the same reading on fixed "
+           "codes at every log step, mean over seeds, for the sweep and each of the note's settings (medians over "
+           f"each run: {_offset_ranges(conds, 'median')}). A batch-norm critic subtracts each unit's batch mean, so a "
+           "lift of the whole fake batch reaches it only through its first layer's bends: where it barely scores a "
+           "grey page lower (or scores it higher), nothing pushes the generator's page back to black, and grey pages "
+           "can last; a critic without norm scores the lift, more the larger its clip."]
     if lines:
-        out[-1] += (" Right: the upsample generator's two output convolutions summed into one kernel (the channel whose "
-                    "positive and negative lobes lie furthest apart), at initialisation and at each clip; an emboss "
-                    "filter is odd (share 1) with its lobes apart, a blur even (0), a random kernel about half: "
+        out[-1] += (" Top right: the upsample generator's two output convolutions summed into one kernel (the channel "
+                    "whose positive and negative lobes lie furthest apart), at initialisation and at each clip; an "
+                    "emboss filter is odd (share 1) with its lobes apart, a blur even (0), a random kernel about half: "
                     + "; ".join(lines) + " (medians over its 32 input channels). Trained, the kernel is not an "
                     "emboss filter unless its odd share rises above the initial one.")
     return out + [""]
+
+
+def _offset_ranges(conds: list[dict], key: str) -> str:
+    """The range of the critic's offset response by critic norm, over every run and clip: at the end
+    (`offset_response`) or the median over training (`median`)."""
+    by_norm = {True: [], False: []}
+    for c in conds:
+        for rec in c["seeds"].values():
+            o = rec["observed"]
+            by_norm[_batch_norm(c)] += (list(o["offset_response"].values()) if key == "offset_response"
+                                        else [curve["median"] for curve in o["offset_curves"].values()])
+    return "; ".join(f"{'every batch-norm critic' if batch else 'the critic without norm'}: {_span(v)}"
+                     for batch, v in sorted(by_norm.items()) if v)
+
+
+def _span(values: list) -> str:
+    low, high = fmt(min(values)), fmt(max(values))
+    return low if low == high else f"{low} to {high}"
 
 
 def drawn(runs: Runs, params, ctx: Context, rule) -> dict:
     """The upsample generator's summed output kernel in every sweep run that has one (first seed of
     its condition), and at initialisation; and the page offset the critic's response reads."""
     from ganpipe.running.files import load_torch
-    from ganpipe.training.objectives import build
+    from ganpipe.training.objectives import PAGE_OFFSET, build
 
     f = params.findings
     kernels = {}
@@ -300,7 +382,7 @@ def drawn(runs: Runs, params, ctx: Context, rule) -> dict:
             init = {k: v.detach() for k, v in build("wgan", cfg, seed=seed).G.state_dict().items()}
             kernels[f"{name}/{cond.name}/seed_{seed}"] = {"clip": ctx.clips[name], "trained": kernel_lobes(trained),
                                                           "init": kernel_lobes(init)}
-    return {"F3b_kernels": kernels, "page_offset": ctx.page_offset}
+    return {"F3b_kernels": kernels, "page_offset": PAGE_OFFSET}
 
 
 SAID = {"ruined_at_large_clip": "the largest clip's samples were ruined (relief or a grey page) at some snapshot",
