@@ -125,6 +125,22 @@ def test_wgan_diagnose_reads_the_critics_answer_to_a_page_wide_offset(digits, no
     assert 0 <= out["clip_boundary_share"] <= 1
 
 
+@pytest.mark.parametrize("model,knobs", [("gan", {"generator": "conv5", "output": "sigmoid"}),
+                                         ("wgan", {"generator": "conv5", "output": "sigmoid", "critic_norm": "batch"})])
+def test_how_often_the_diagnostics_run_changes_no_trained_weight(digits, model, knobs):
+    """The readings at every log step (gradients, the critic's offset answer) restore the nets'
+    statistics and draw no random number: a run's weights are the same whether they ran every
+    step or once."""
+    Params = GANParams if model == "gan" else WGANParams
+    weights = []
+    for log_every in (1, 6):
+        p = Params(**{**TINY, "log_every": log_every}, **knobs)
+        objective = build(model, p, seed=0)
+        fit(objective, digits, p, seed=0, digest="x")
+        weights.append([v.clone() for net in objective.nets.values() for v in net.state_dict().values()])
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
+
+
 def test_the_training_page_offset_is_the_weakest_grey_page_control():
     from pathlib import Path
 
