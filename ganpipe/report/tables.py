@@ -27,6 +27,12 @@ def value(v) -> str:
     return fmt(v)
 
 
+def clauses(parts: list[str]) -> str:
+    """Clauses joined into one sentence: semicolons between them, a capital and a full stop."""
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
+
+
 def table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]

@@ -15,7 +15,7 @@ import numpy as np
 from ganpipe.params import ValidityParams
 from ganpipe.report.figures import tile
 from ganpipe.report.render import ReportInputs
-from ganpipe.report.tables import fmt, table
+from ganpipe.report.tables import clauses, fmt, table
 from ganpipe.study import conditions
 from ganpipe.study.claims.claim import Claim, record
 from ganpipe.study.evidence import Context, Runs, history_upto, upto
@@ -267,7 +267,7 @@ def going_and_coming(r: ReportInputs) -> list[str]:
             "at G's pixels, what of it reached G's output layer, the share of G's outputs saturated at black):", "",
             table(["snapshots", "D's loss", "D's gradient at the pixels", "reaching G's output layer",
                    "saturated at black"], rows), "",
-            "; ".join(said)[0].upper() + "; ".join(said)[1:] + ".", ""]
+            clauses(said), ""]
 
 
 def held_rule_table(proof: dict) -> list[str]:

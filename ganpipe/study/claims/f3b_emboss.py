@@ -16,7 +16,7 @@ import numpy as np
 from ganpipe.params import ValidityParams
 from ganpipe.report.figures import grids_figure
 from ganpipe.report.render import ReportInputs
-from ganpipe.report.tables import fmt, table
+from ganpipe.report.tables import clauses, fmt, table
 from ganpipe.study import conditions
 from ganpipe.study.claims.claim import Claim, first_seed, record
 from ganpipe.study.evidence import Context, Runs, history_upto, sweep, upto
@@ -193,7 +193,7 @@ def in_brief(f: dict) -> list[str]:
     """One paragraph for a student: what the largest clip did in the sweep's setting and in each of
     the note's, when, and whether the critic's answer to a page-wide offset tells them apart."""
     said, answers = [], {True: [], False: []}
-    for c in [c for c in f.get("conditions", []) if c["name"] == conditions.BASE or c["name"] in NOTE_CELLS]:
+    for c in _settings(f):
         seen = [rec["observed"] for rec in c["seeds"].values()]
         large, paper = seen[0]["largest_clip"], seen[0]["paper_clip"]
         relief = sorted(s for o in seen for s in o["relief_steps"][large])
@@ -214,7 +214,7 @@ def in_brief(f: dict) -> list[str]:
     if not said:
         return []
     text = ("*In brief.* Clipping holds every critic weight within +-c, so c sets how large and how sharp the critic's "
-            "verdict can grow. " + "; ".join(said)[0].upper() + "; ".join(said)[1:] + ".")
+            "verdict can grow. " + clauses(said))
     if answers[True] and answers[False]:
         apart = max(answers[True]) < min(answers[False])
         text += (" Every batch-norm critic answered a page-wide offset less than every critic without norm did: it "
@@ -227,6 +227,11 @@ def in_brief(f: dict) -> list[str]:
 
 def _note_conditions(f: dict) -> list[dict]:
     return [c for c in f.get("conditions", []) if c["name"] in NOTE_CELLS]
+
+
+def _settings(f: dict) -> list[dict]:
+    """The sweep's own setting and the note's, the conditions F3b's paragraph and figures walk through."""
+    return [c for c in f.get("conditions", []) if c["name"] == conditions.BASE or c["name"] in NOTE_CELLS]
 
 
 def _state(step: int, o: dict, clip: str) -> str:
@@ -294,7 +299,7 @@ def why(f: dict, r: ReportInputs) -> list[str]:
     if not conds:
         return []
     clips = [str(r.evidence["clips"][n]) for n in r.evidence["sweep"]]
-    over = [c for c in conds if c["name"] == conditions.BASE or c["name"] in NOTE_CELLS]
+    over = _settings(f)
     fig = r.plt.figure(figsize=(3.6 * max(len(over), 3), 6.8))
     grid = fig.add_gridspec(2, max(len(over), 3))
     top = [fig.add_subplot(grid[0, :2]), fig.add_subplot(grid[0, 2:])]
